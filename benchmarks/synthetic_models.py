@@ -1,0 +1,150 @@
+"""Inference on seeded synthetic HistFactory models, over backend x device x precision x size.
+
+Heavy imports (pyhf, frameworks) happen in ``setup`` via ``activate``: asv
+starts a fresh process for every parameter combination, and the suite must
+import under every pyhf version.  Each ``setup`` runs the timed step once
+first, so JIT compilation and first-call caches are never timed.
+"""
+
+from pyhf_bench.inference import Problem
+from pyhf_bench.support import OPTIMIZERS, BackendBenchmark, require_tier
+from pyhf_bench.synthetic import SIZES, make_spec
+
+#: Fits need many likelihood evaluations (numpy has no autodiff: finite
+#: differences over ~2 parameters per bin), so fit-based steps stop at 100 bins.
+FIT_SIZES = (1, 10, 100)
+
+
+class _SyntheticBenchmark(BackendBenchmark):
+    params = BackendBenchmark.params + [list(SIZES)]
+    param_names = BackendBenchmark.param_names + ["n_bins"]
+    quick_sizes = (10,)
+
+    def setup_problem(self, backend, device, precision, n_bins, optimizer="scipy", **model_kwargs):
+        require_tier(n_bins in self.quick_sizes, f"{n_bins} bins")
+        self.activate(backend, device, precision, optimizer)
+        self.spec = make_spec(n_bins)
+        self.problem = Problem.from_spec(self.rt, self.spec, **model_kwargs)
+
+
+class ModelBuild(_SyntheticBenchmark):
+    """``pyhf.Model(spec)``: schema validation and tensor setup of every modifier."""
+
+    quick_sizes = (10, 1000)
+
+    def setup(self, backend, device, precision, n_bins):
+        self.setup_problem(backend, device, precision, n_bins)
+
+    def time_build(self, backend, device, precision, n_bins):
+        Problem.from_spec(self.rt, self.spec)
+
+    def peakmem_build(self, backend, device, precision, n_bins):
+        Problem.from_spec(self.rt, self.spec)
+
+
+class Logpdf(_SyntheticBenchmark):
+    """One ``model.logpdf(pars, data)`` evaluation."""
+
+    quick_sizes = (10, 1000)
+
+    def setup(self, backend, device, precision, n_bins):
+        self.setup_problem(backend, device, precision, n_bins)
+        self.problem.logpdf()  # warm-up
+
+    def time_logpdf(self, backend, device, precision, n_bins):
+        self.problem.logpdf()
+
+
+class NLLGradient(_SyntheticBenchmark):
+    """NLL value and gradient by the backend's autodiff (jitted for JAX, as pyhf's optimizer does)."""
+
+    quick_sizes = (10, 1000)
+
+    def setup(self, backend, device, precision, n_bins):
+        self.setup_problem(backend, device, precision, n_bins)
+        self.function = self.problem.value_and_grad_function()
+        self.problem.value_and_grad(self.function)  # compile / warm-up
+
+    def time_value_and_grad(self, backend, device, precision, n_bins):
+        self.problem.value_and_grad(self.function)
+
+
+class BatchedLogpdf(BackendBenchmark):
+    """``logpdf`` of a pyhf model built with ``batch_size``: many parameter points per call."""
+
+    params = BackendBenchmark.params + [[1, 10, 100, 1000]]
+    param_names = BackendBenchmark.param_names + ["batch_size"]
+    n_bins = 100
+
+    def setup(self, backend, device, precision, batch_size):
+        require_tier(batch_size == 100, f"batch_size={batch_size}")
+        self.activate(backend, device, precision)
+        self.problem = Problem.from_spec(self.rt, make_spec(self.n_bins), batch_size=batch_size)
+        self.problem.logpdf()  # warm-up
+
+    def time_batched_logpdf(self, backend, device, precision, batch_size):
+        self.problem.logpdf()
+
+
+class _FitBenchmark(_SyntheticBenchmark):
+    params = BackendBenchmark.params + [list(FIT_SIZES)]
+    quick_sizes = (1,)
+    number = 1
+    repeat = (2, 10, 30.0)
+    timeout = 900
+
+
+class Fit(_FitBenchmark):
+    """Unconditional maximum-likelihood fit (``pyhf.infer.mle.fit``) with each optimizer."""
+
+    params = _FitBenchmark.params + [list(OPTIMIZERS)]
+    param_names = _FitBenchmark.param_names + ["optimizer"]
+
+    def setup(self, backend, device, precision, n_bins, optimizer):
+        self.setup_problem(backend, device, precision, n_bins, optimizer)
+        self.problem.fit()  # warm-up: JAX compiles the objective here
+
+    def time_fit(self, backend, device, precision, n_bins, optimizer):
+        self.problem.fit()
+
+    def peakmem_fit(self, backend, device, precision, n_bins, optimizer):
+        self.problem.fit()
+
+
+class Hypotest(_FitBenchmark):
+    """Asymptotic CLs at mu=1 with the qtilde test statistic and the expected band (four fits)."""
+
+    def setup(self, backend, device, precision, n_bins):
+        self.setup_problem(backend, device, precision, n_bins)
+        self.problem.hypotest()  # warm-up
+
+    def time_hypotest(self, backend, device, precision, n_bins):
+        self.problem.hypotest()
+
+
+class UpperLimit(_FitBenchmark):
+    """95% CL upper limit on mu from a fixed 11-point scan (a hypotest per point)."""
+
+    def setup(self, backend, device, precision, n_bins):
+        self.setup_problem(backend, device, precision, n_bins)
+        self.problem.upper_limit()  # warm-up
+
+    def time_upper_limit(self, backend, device, precision, n_bins):
+        self.problem.upper_limit()
+
+
+class ImportPyhf:
+    """Cold ``import pyhf`` plus switching to the backend, in a fresh interpreter each time."""
+
+    params = [["numpy", "jax", "pytorch", "tensorflow"]]
+    param_names = ["backend"]
+    repeat = (3, 5, 60.0)
+    timeout = 300
+
+    def setup(self, backend):
+        from pyhf_bench.support import activate
+
+        activate(backend)  # skip here when this pyhf/environment cannot use the backend
+
+    def timeraw_import_and_set_backend(self, backend):
+        return f"import pyhf; pyhf.set_backend({backend!r})"

@@ -1,0 +1,41 @@
+"""The ``pyhf-bench`` command line.
+
+Every subcommand reports bad input as a single ``pyhf-bench: error: ...`` line
+and exit status 2; tracebacks are kept for real bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import UserError
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from . import envinfo, history, runner
+
+    parser = argparse.ArgumentParser(
+        prog="pyhf-bench",
+        description="asv benchmarks of pyhf's computational backends.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    history.add_parser(sub)
+    envinfo.add_parser(sub)
+    runner.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        # One line, naming the problem and the fix.
+        print(f"pyhf-bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""``pyhf-bench env --json``: which backends, devices and precisions are usable here.
+
+Each backend is probed in its own subprocess, because switching pyhf between
+frameworks in one interpreter is fragile (and a framework that crashes on
+import must not take the report down with it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+from . import support
+
+_MODULES = {"numpy": "numpy", "jax": "jax", "pytorch": "torch", "tensorflow": "tensorflow"}
+# Accelerators first: a TensorFlow CPU activation hides the GPUs for the rest of the process.
+_PROBE_DEVICES = ("gpu", "tpu", "cpu")
+
+
+def _probe_backend(backend: str) -> dict:
+    """Runs in a child process: try every device x precision of *backend*."""
+    import importlib.metadata as md
+
+    result: dict = {"module": _MODULES[backend], "version": None, "combinations": []}
+    for dist in (_MODULES[backend], f"{_MODULES[backend]}-cpu"):
+        try:
+            result["version"] = md.version(dist)
+            break
+        except md.PackageNotFoundError:
+            continue
+    for device in _PROBE_DEVICES:
+        for precision in support.PRECISIONS:
+            entry = {"device": device, "precision": precision, "usable": False, "reason": None}
+            try:
+                support.activate(backend, device, precision)
+                entry["usable"] = True
+            except support.Skip as exc:
+                entry["reason"] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - report, don't crash the probe
+                entry["reason"] = f"{type(exc).__name__}: {exc}"
+            result["combinations"].append(entry)
+    result["combinations"].sort(key=lambda e: (support.DEVICES.index(e["device"]), e["precision"]))
+    return result
+
+
+def probe(backend: str, timeout: float = 600) -> dict:
+    """Probe *backend* in a fresh interpreter and return its JSON report."""
+    support.check_choice("backend", backend)
+    code = f"import json, pyhf_bench.envinfo as e; print('@@' + json.dumps(e._probe_backend({backend!r})))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {
+        "module": _MODULES[backend],
+        "version": None,
+        "combinations": [],
+        "error": f"probe process exited with {proc.returncode}: {tail[0]}",
+    }
+
+
+def environment_report(backends=support.BACKENDS) -> dict:
+    import importlib.metadata as md
+
+    def version(dist):
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            return None
+
+    report = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "pyhf": version("pyhf"),
+        "era": os.environ.get(support.ERA_ENV),
+        "tier": support.tier(),
+        "optimizers": {"scipy": version("scipy"), "minuit": version("iminuit")},
+        "device_nodes": {d: support.device_node_present(d) for d in support.DEVICES},
+        "backends": {b: probe(b) for b in backends},
+    }
+    report["usable"] = sorted(
+        f"{b}/{c['device']}/{c['precision']}"
+        for b, r in report["backends"].items()
+        for c in r["combinations"]
+        if c["usable"]
+    )
+    return report
+
+
+def _run(args) -> int:
+    backends = [support.check_choice("backend", b) for b in (args.backend or support.BACKENDS)]
+    report = environment_report(backends)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"python {report['python']}  pyhf {report['pyhf']}  era {report['era'] or '-'}  tier {report['tier']}")
+        for backend, r in report["backends"].items():
+            print(f"{backend:<11} {r['version'] or 'not installed'}")
+            for c in r["combinations"]:
+                state = "usable" if c["usable"] else f"skip: {c['reason']}"
+                print(f"    {c['device']:<4} {c['precision']:<4} {state}")
+            if r.get("error"):
+                print(f"    error: {r['error']}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("env", help="report which backends/devices/precisions are usable here")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--backend", action="append", help="probe only this backend (repeatable)")
+    p.set_defaults(func=_run)

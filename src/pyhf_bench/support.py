@@ -1,0 +1,456 @@
+"""Backend x device x precision x optimizer, skips, synchronisation and pyhf-version compatibility.
+
+This is the one place that knows how to put pyhf on a device and how each pyhf
+version differs.  The asv benchmarks and the ``pyhf-bench`` CLI both go
+through :func:`activate`, which returns a :class:`Runtime`.
+
+Rules the rest of the suite relies on:
+
+* Only the standard library is imported at module level: the module is
+  imported by every benchmark process (asv spawns one per parameter
+  combination) and under every pyhf version from 0.6.3 to main.
+* A combination that cannot run here raises :class:`Skip` (a
+  ``NotImplementedError``, which asv records as "n/a") with the reason, and
+  the cheap reasons (tier, numpy on a GPU, no such device node) are checked
+  before anything heavy is imported, so skipping costs milliseconds.
+* An unknown name is bad input, not a skip: :class:`pyhf_bench.UserError`.
+* Every timed call returns through :meth:`Runtime.synchronize`, which blocks
+  until asynchronous device work is finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import glob
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Callable
+
+from . import UserError
+
+BACKENDS = ("numpy", "jax", "pytorch", "tensorflow")
+DEVICES = ("cpu", "gpu", "tpu")
+PRECISIONS = ("64b", "32b")
+OPTIMIZERS = ("scipy", "minuit")
+TIERS = ("quick", "full")
+
+#: Environment variables read by the suite.
+TIER_ENV = "PYHF_BENCH_TIER"  # quick (default) | full
+ERA_ENV = "PYHF_BENCH_ERA"  # set by asv.conf.json's matrix for each pinned environment era
+
+_CHOICES = {
+    "backend": BACKENDS,
+    "device": DEVICES,
+    "precision": PRECISIONS,
+    "optimizer": OPTIMIZERS,
+    "tier": TIERS,
+}
+
+
+class Skip(NotImplementedError):
+    """This combination cannot run here; asv records it as skipped (n/a) with this reason."""
+
+
+def check_choice(kind: str, value: str) -> str:
+    """Return *value* if it is a known *kind* name, else raise one clear UserError."""
+    allowed = _CHOICES[kind]
+    if value not in allowed:
+        raise UserError(f"unknown {kind} {value!r}; choose one of: {', '.join(allowed)}")
+    return value
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+def tier() -> str:
+    """The benchmark tier selected by ``PYHF_BENCH_TIER`` (default ``quick``)."""
+    value = os.environ.get(TIER_ENV, "quick").strip().lower() or "quick"
+    try:
+        return check_choice("tier", value)
+    except UserError as exc:
+        raise UserError(f"{TIER_ENV}={value!r}: {exc}") from None
+
+
+def require_tier(in_quick_tier: bool, what: str) -> None:
+    """Skip *what* unless it belongs to the selected tier (the full tier runs everything)."""
+    if not in_quick_tier and tier() == "quick":
+        raise Skip(f"{what} is in the full tier only; set {TIER_ENV}=full to run it")
+
+
+# --------------------------------------------------------------------------- pyhf versions and eras
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """The release part of a version string: '0.7.6' -> (0, 7, 6); '0.7.7.dev3+g1a2b' -> (0, 7, 7)."""
+    release = []
+    for part in version.split("+")[0].split("."):
+        digits = ""
+        for char in part:
+            if not char.isdigit():
+                break
+            digits += char
+        if not digits:
+            break
+        release.append(int(digits))
+        if digits != part:  # '6rc1', '7dev3': pre-release marker ends the release part
+            break
+    return tuple(release)
+
+
+@functools.lru_cache(maxsize=None)
+def eras() -> dict[str, dict]:
+    """The pinned environment eras (``eras.json``), keyed by name."""
+    text = resources.files("pyhf_bench").joinpath("eras.json").read_text()
+    return {era["name"]: era for era in json.loads(text)["eras"]}
+
+
+def era_for_version(version: str) -> str | None:
+    """The era whose pyhf range holds *version*, or None."""
+    release = version_tuple(version)
+    for name, era in eras().items():
+        low = version_tuple(era["pyhf_min"])
+        high = version_tuple(era["pyhf_max"]) if era.get("pyhf_max") else None
+        if release >= low and (high is None or release < high):
+            return name
+    return None
+
+
+def check_era(pyhf_version: str) -> None:
+    """Skip when asv runs this pyhf version in an era environment not meant for it.
+
+    Outside asv's era environments (``--python=same``, the CLI) nothing is checked.
+    """
+    era = os.environ.get(ERA_ENV)
+    if not era:
+        return
+    if era not in eras():
+        raise UserError(f"{ERA_ENV}={era!r} is not an era in eras.json; choose one of: {', '.join(eras())}")
+    wanted = era_for_version(pyhf_version)
+    if wanted != era:
+        raise Skip(
+            f"pyhf {pyhf_version} is benchmarked in the {wanted!r} era, not in {era!r} "
+            f"(see eras.json; `pyhf-bench run` picks the era per commit)"
+        )
+
+
+def pyhf_version() -> str:
+    import pyhf
+
+    return getattr(pyhf, "__version__", "0")
+
+
+def upper_limit(data, model, scan, level=0.05):
+    """Observed and expected upper limits on the POI from a fixed scan, for every pyhf version.
+
+    pyhf 0.7 moved ``pyhf.infer.intervals.upperlimit`` to
+    ``pyhf.infer.intervals.upper_limits.upper_limit`` (and deprecated the old name).
+    """
+    import pyhf
+
+    intervals = pyhf.infer.intervals
+    modern = getattr(getattr(intervals, "upper_limits", None), "upper_limit", None)
+    if modern is not None:
+        return modern(data, model, scan, level=level)
+    return intervals.upperlimit(data, model, scan, level=level)
+
+
+def interpolator(code, histogramssets):
+    """pyhf's tensorised interpolator for *code* (0, 1, 2, 4 or '4p') built on *histogramssets*."""
+    import pyhf
+
+    return pyhf.interpolators.get(code)(histogramssets)
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def device_node_present(device: str) -> bool:
+    """Cheap first look for an accelerator, before any framework is imported.
+
+    A GPU shows up as NVIDIA (/dev/nvidia0...) or ROCm (/dev/kfd) device nodes,
+    a Cloud TPU VM as /dev/accel* or /dev/vfio/* nodes or TPU_NAME/COLAB_TPU_ADDR.
+    The framework is still asked afterwards; this only makes "no GPU here" cheap.
+    """
+    if device == "cpu":
+        return True
+    if device == "gpu":
+        return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/dev/kfd")
+    if device == "tpu":
+        return (
+            bool(glob.glob("/dev/accel[0-9]*"))
+            or bool(glob.glob("/dev/vfio/[0-9]*"))
+            or bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"))
+        )
+    raise UserError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+
+
+def _import_backend_module(backend: str):
+    module = {"numpy": "numpy", "jax": "jax", "pytorch": "torch", "tensorflow": "tensorflow"}[backend]
+    try:
+        return __import__(module)
+    except ImportError as exc:
+        raise Skip(f"{backend} backend: {module} is not installed in this environment ({exc})") from None
+
+
+def _jax_platform_devices(jax, device: str):
+    platforms = {"cpu": ("cpu",), "gpu": ("cuda", "rocm", "gpu"), "tpu": ("tpu",)}[device]
+    for platform in platforms:
+        try:
+            found = jax.devices(platform)
+        except RuntimeError:
+            continue
+        if found:
+            return found
+    raise Skip(f"jax sees no {device} device (jax.devices() = {jax.devices()})")
+
+
+def _prepare_device(backend: str, device: str, module) -> Callable[[], Any]:
+    """Point *backend* at *device* before pyhf creates tensors; return the device-scope factory."""
+    if backend == "jax":
+        target = _jax_platform_devices(module, device)[0]
+        # Every jnp array pyhf creates lands on the default device.
+        module.config.update("jax_default_device", target)
+        return contextlib.nullcontext
+    if backend == "pytorch":
+        torch = module
+        if device == "gpu":
+            if not torch.cuda.is_available():
+                raise Skip("torch.cuda.is_available() is False: no usable CUDA GPU for pytorch")
+            # pyhf's pytorch backend builds tensors with torch.as_tensor & co., which
+            # follow the default device.
+            torch.set_default_device("cuda")
+        return contextlib.nullcontext
+    if backend == "tensorflow":
+        tf = module
+        if device == "cpu":
+            # TensorFlow places ops on a visible GPU by default: hide GPUs for a CPU run.
+            with contextlib.suppress(RuntimeError):  # already initialised: nothing visible anyway
+                tf.config.set_visible_devices([], "GPU")
+            return functools.partial(tf.device, "/CPU:0")
+        if device == "gpu":
+            if not tf.config.list_physical_devices("GPU"):
+                raise Skip("tensorflow lists no physical GPU")
+            return functools.partial(tf.device, "/GPU:0")
+        if device == "tpu":
+            try:
+                resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", "local"))
+                tf.config.experimental_connect_to_cluster(resolver)
+                tf.tpu.experimental.initialize_tpu_system(resolver)
+            except (ValueError, RuntimeError, tf.errors.OpError) as exc:
+                raise Skip(f"tensorflow cannot initialise a TPU: {exc}") from None
+            return functools.partial(tf.device, "/TPU:0")
+    return contextlib.nullcontext
+
+
+def _leaves(obj):
+    if isinstance(obj, (list, tuple)):
+        for item in obj:
+            yield from _leaves(item)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            yield from _leaves(item)
+    else:
+        yield obj
+
+
+def placement(backend: str, tensor) -> str:
+    """Which device ('cpu', 'gpu', 'tpu') *tensor* lives on."""
+    if backend == "numpy":
+        return "cpu"
+    if backend == "jax":
+        devices = tensor.devices() if hasattr(tensor, "devices") else {tensor.device()}
+        platform = next(iter(devices)).platform
+    elif backend == "pytorch":
+        platform = tensor.device.type
+    elif backend == "tensorflow":
+        platform = tensor.device.rsplit("device:", 1)[-1].split(":")[0]
+    else:
+        raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    platform = platform.lower()
+    return {"cuda": "gpu", "rocm": "gpu"}.get(platform, platform)
+
+
+# --------------------------------------------------------------------------- the runtime
+
+
+@dataclass
+class Runtime:
+    """pyhf switched to one backend on one device with one precision and optimizer."""
+
+    backend: str
+    device: str
+    precision: str
+    optimizer: str
+    pyhf_version: str
+    _scope: Callable[[], Any] = field(default=contextlib.nullcontext, repr=False)
+
+    @property
+    def tensorlib(self):
+        import pyhf
+
+        return pyhf.tensorlib
+
+    def scope(self):
+        """Context in which pyhf must run so TensorFlow ops land on the device (no-op elsewhere)."""
+        return self._scope()
+
+    def synchronize(self, result):
+        """Block until all device work behind *result* is finished; return *result*.
+
+        JAX dispatches asynchronously on every device; PyTorch and TensorFlow on
+        accelerators.  Without this a timing measures only the kernel launch.
+        """
+        if self.backend == "jax":
+            import jax
+
+            if hasattr(jax, "block_until_ready"):
+                return jax.block_until_ready(result)
+            for leaf in _leaves(result):
+                if hasattr(leaf, "block_until_ready"):
+                    leaf.block_until_ready()
+        elif self.backend == "pytorch" and self.device == "gpu":
+            import torch
+
+            torch.cuda.synchronize()
+        elif self.backend == "tensorflow" and self.device != "cpu":
+            import tensorflow as tf
+
+            sync = getattr(getattr(tf.test, "experimental", None), "sync_devices", None)
+            if sync is not None:
+                sync()
+            else:  # older TF: reading a value waits for the kernels that produce it
+                for leaf in _leaves(result):
+                    if hasattr(leaf, "numpy"):
+                        leaf.numpy()
+        return result
+
+    def placement(self, tensor) -> str:
+        return placement(self.backend, tensor)
+
+    def value_and_grad(self, model, data) -> Callable:
+        """NLL and its gradient w.r.t. the parameters, by the backend's own autodiff.
+
+        JAX is jitted as pyhf's own optimizer does; call the result once
+        before timing so the compilation is not measured.
+        """
+        tensorlib = self.tensorlib
+        data = tensorlib.astensor(data)
+
+        def nll(pars):
+            return -model.logpdf(pars, data)[0]
+
+        if self.backend == "numpy":
+            raise Skip("the numpy backend has no automatic differentiation")
+        if self.backend == "jax":
+            import jax
+
+            return jax.jit(jax.value_and_grad(nll))
+        if self.backend == "pytorch":
+            import torch
+
+            def torch_value_and_grad(pars):
+                pars = pars.detach().requires_grad_(True)
+                value = nll(pars)
+                (grad,) = torch.autograd.grad(value, pars)
+                return value.detach(), grad
+
+            return torch_value_and_grad
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            def tf_value_and_grad(pars):
+                with tf.GradientTape() as tape:
+                    tape.watch(pars)
+                    value = nll(pars)
+                return value, tape.gradient(value, pars)
+
+            return tf_value_and_grad
+        raise UserError(f"unknown backend {self.backend!r}")
+
+
+def _smoke_test(rt: Runtime) -> None:
+    """Build and evaluate a tiny model with every modifier type.
+
+    Environment mismatches (pyhf 0.7.0 calling numpy.product, gone in numpy 2;
+    pyhf <= 0.7.4 using jax.numpy.DeviceArray, gone in jax 0.4.14+) surface here
+    and become a skip with the reason instead of failing every benchmark.
+    """
+    import pyhf
+
+    from .synthetic import make_data, make_spec
+
+    with rt.scope():
+        model = pyhf.Model(make_spec(n_bins=2, seed=0), poi_name="mu")
+        data = rt.tensorlib.astensor(make_data(model))
+        rt.synchronize(model.logpdf(rt.tensorlib.astensor(model.config.suggested_init()), data))
+
+
+def activate(backend: str, device: str = "cpu", precision: str = "64b", optimizer: str = "scipy") -> Runtime:
+    """Switch pyhf to *backend* on *device* with *precision* and *optimizer*, or raise :class:`Skip`.
+
+    Call it once per process (asv runs every parameter combination in a fresh
+    one): switching frameworks back and forth in one interpreter is fragile.
+    """
+    for kind, value in (("backend", backend), ("device", device), ("precision", precision), ("optimizer", optimizer)):
+        check_choice(kind, value)
+    # Cheap skips first: nothing heavy imported yet.
+    if backend == "numpy" and device != "cpu":
+        raise Skip("pyhf's numpy backend runs on the CPU only")
+    if backend == "pytorch" and device == "tpu":
+        raise Skip("pyhf's pytorch backend has no TPU path (it would need torch_xla)")
+    if not device_node_present(device):
+        raise Skip(f"no {device} on this machine")
+
+    import pyhf
+
+    version = getattr(pyhf, "__version__", "0")
+    check_era(version)
+    module = _import_backend_module(backend)
+    scope = _prepare_device(backend, device, module)
+
+    if optimizer == "minuit":
+        try:
+            import iminuit  # noqa: F401
+        except ImportError as exc:
+            raise Skip(f"the minuit optimizer needs iminuit, not installed here ({exc})") from None
+    try:
+        opt = getattr(pyhf.optimize, f"{optimizer}_optimizer")()
+        with scope():
+            pyhf.set_backend(backend, opt, precision=precision)
+    except (pyhf.exceptions.InvalidBackend, ImportError, AttributeError) as exc:
+        # pyhf main removed tensorflow (Sep 2025) and pytorch (Oct 2025); old pyhf
+        # releases import APIs that newer frameworks dropped.
+        raise Skip(f"pyhf {version} cannot use the {backend} backend here: {type(exc).__name__}: {exc}") from None
+
+    rt = Runtime(backend, device, precision, optimizer, version, scope)
+    try:
+        _smoke_test(rt)
+    except Exception as exc:  # noqa: BLE001 - any failure of the tiny model means "does not work here"
+        raise Skip(f"pyhf {version}'s {backend} backend fails in this environment: {type(exc).__name__}: {exc}") from None
+    return rt
+
+
+# --------------------------------------------------------------------------- asv base class
+
+
+class BackendBenchmark:
+    """Base for asv benchmark classes parameterised over backend x device x precision.
+
+    Subclasses append their own axes to ``params``/``param_names`` and call
+    :meth:`activate` first thing in ``setup``.  The parameter lists are fixed
+    (never derived from what is installed) so results stay comparable across
+    pyhf commits and machines; what cannot run is skipped in ``setup``.
+    """
+
+    params = [list(BACKENDS), list(DEVICES), list(PRECISIONS)]
+    param_names = ["backend", "device", "precision"]
+    # We warm up explicitly in setup (JIT compilation, first-call caches), so asv's
+    # own warm-up loop would only burn time.
+    warmup_time = 0.0
+
+    def activate(self, backend, device, precision, optimizer="scipy") -> Runtime:
+        self.rt = activate(backend, device, precision, optimizer)
+        return self.rt
