@@ -7,7 +7,7 @@ enough to see such effects.
 
 import random
 
-from pyhf_bench.support import BackendBenchmark, interpolator, require_tier
+from pyhf_bench.support import BackendBenchmark, interpolator
 
 
 def make_histogramssets(n_sys, n_bins, seed=0):
@@ -25,10 +25,10 @@ def make_histogramssets(n_sys, n_bins, seed=0):
 class Interpolators(BackendBenchmark):
     params = BackendBenchmark.params + [[0, 1, 2, 4, "4p"], [1, 10, 100], [1, 10, 100, 1000]]
     param_names = BackendBenchmark.param_names + ["code", "n_sys", "n_bins"]
+    quick = {"code": (0, "4p"), "n_sys": (10,), "n_bins": (100,)}
 
     def setup(self, backend, device, precision, code, n_sys, n_bins):
-        require_tier((n_sys, n_bins) == (10, 100), f"{n_sys} systematics x {n_bins} bins")
-        rt = self.activate(backend, device, precision)
+        rt = self.activate(backend, device, precision, code=code, n_sys=n_sys, n_bins=n_bins)
         with rt.scope():
             self.interpolate = interpolator(code, make_histogramssets(n_sys, n_bins))
             rng = random.Random(f"pyhf-bench-alphas-{n_sys}")

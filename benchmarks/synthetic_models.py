@@ -1,36 +1,34 @@
 """Inference on seeded synthetic HistFactory models, over backend x device x precision x size.
 
 Heavy imports (pyhf, frameworks) happen in ``setup`` via ``activate``: asv
-starts a fresh process for every parameter combination, and the suite must
+starts a new process for every parameter combination, and the suite must
 import under every pyhf version.  Each ``setup`` runs the timed step once
 first, so JIT compilation and first-call caches are never timed.
 """
 
 from pyhf_bench.inference import Problem
-from pyhf_bench.support import OPTIMIZERS, BackendBenchmark, require_tier
+from pyhf_bench.support import OPTIMIZERS, BackendBenchmark
 from pyhf_bench.synthetic import SIZES, make_spec
 
 #: Fits need many likelihood evaluations (numpy has no autodiff: finite
-#: differences over ~2 parameters per bin), so fit-based steps stop at 100 bins.
+#: differences over ~2 parameters per bin; a 100-bin numpy fit takes ~15 s
+#: here), so fit-based steps stop at 100 bins.
 FIT_SIZES = (1, 10, 100)
 
 
 class _SyntheticBenchmark(BackendBenchmark):
     params = BackendBenchmark.params + [list(SIZES)]
     param_names = BackendBenchmark.param_names + ["n_bins"]
-    quick_sizes = (10,)
+    quick = {"n_bins": (100,)}
 
     def setup_problem(self, backend, device, precision, n_bins, optimizer="scipy", **model_kwargs):
-        require_tier(n_bins in self.quick_sizes, f"{n_bins} bins")
-        self.activate(backend, device, precision, optimizer)
+        self.activate(backend, device, precision, optimizer, n_bins=n_bins)
         self.spec = make_spec(n_bins)
         self.problem = Problem.from_spec(self.rt, self.spec, **model_kwargs)
 
 
 class ModelBuild(_SyntheticBenchmark):
     """``pyhf.Model(spec)``: schema validation and tensor setup of every modifier."""
-
-    quick_sizes = (10, 1000)
 
     def setup(self, backend, device, precision, n_bins):
         self.setup_problem(backend, device, precision, n_bins)
@@ -45,8 +43,6 @@ class ModelBuild(_SyntheticBenchmark):
 class Logpdf(_SyntheticBenchmark):
     """One ``model.logpdf(pars, data)`` evaluation."""
 
-    quick_sizes = (10, 1000)
-
     def setup(self, backend, device, precision, n_bins):
         self.setup_problem(backend, device, precision, n_bins)
         self.problem.logpdf()  # warm-up
@@ -58,8 +54,6 @@ class Logpdf(_SyntheticBenchmark):
 class NLLGradient(_SyntheticBenchmark):
     """NLL value and gradient by the backend's autodiff (jitted for JAX, as pyhf's optimizer does)."""
 
-    quick_sizes = (10, 1000)
-
     def setup(self, backend, device, precision, n_bins):
         self.setup_problem(backend, device, precision, n_bins)
         self.function = self.problem.value_and_grad_function()
@@ -70,15 +64,15 @@ class NLLGradient(_SyntheticBenchmark):
 
 
 class BatchedLogpdf(BackendBenchmark):
-    """``logpdf`` of a pyhf model built with ``batch_size``: many parameter points per call."""
+    """``logpdf`` of a 100-bin model built with ``batch_size``: many parameter points per call."""
 
     params = BackendBenchmark.params + [[1, 10, 100, 1000]]
     param_names = BackendBenchmark.param_names + ["batch_size"]
+    quick = {"batch_size": (100,)}
     n_bins = 100
 
     def setup(self, backend, device, precision, batch_size):
-        require_tier(batch_size == 100, f"batch_size={batch_size}")
-        self.activate(backend, device, precision)
+        self.activate(backend, device, precision, batch_size=batch_size)
         self.problem = Problem.from_spec(self.rt, make_spec(self.n_bins), batch_size=batch_size)
         self.problem.logpdf()  # warm-up
 
@@ -88,7 +82,9 @@ class BatchedLogpdf(BackendBenchmark):
 
 class _FitBenchmark(_SyntheticBenchmark):
     params = BackendBenchmark.params + [list(FIT_SIZES)]
-    quick_sizes = (1,)
+    # TensorFlow's eager fits are slow (a 10-bin hypotest takes ~30 s here): the
+    # quick tier fits the 1-bin model only.
+    quick = {"n_bins": (1,)}
     number = 1
     repeat = (2, 10, 30.0)
     timeout = 900
@@ -127,7 +123,7 @@ class UpperLimit(_FitBenchmark):
 
     def setup(self, backend, device, precision, n_bins):
         self.setup_problem(backend, device, precision, n_bins)
-        self.problem.upper_limit()  # warm-up
+        self.problem.upper_limit()  # warm-up (skips where pyhf's scan fails on the backend)
 
     def time_upper_limit(self, backend, device, precision, n_bins):
         self.problem.upper_limit()
