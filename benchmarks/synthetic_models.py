@@ -7,7 +7,7 @@ first, so JIT compilation and first-call caches are never timed.
 """
 
 from pyhf_bench.inference import Problem
-from pyhf_bench.support import OPTIMIZERS, BackendBenchmark
+from pyhf_bench.support import OPTIMIZERS, BackendBenchmark, warm_up
 from pyhf_bench.synthetic import SIZES, make_spec
 
 #: Fits need many likelihood evaluations (numpy has no autodiff: finite
@@ -98,7 +98,7 @@ class Fit(_FitBenchmark):
 
     def setup(self, backend, device, precision, n_bins, optimizer):
         self.setup_problem(backend, device, precision, n_bins, optimizer)
-        self.problem.fit()  # warm-up: JAX compiles the objective here
+        warm_up(self.rt, self.problem.fit, "the fit")  # JAX compiles the objective here
 
     def time_fit(self, backend, device, precision, n_bins, optimizer):
         self.problem.fit()
@@ -112,7 +112,7 @@ class Hypotest(_FitBenchmark):
 
     def setup(self, backend, device, precision, n_bins):
         self.setup_problem(backend, device, precision, n_bins)
-        self.problem.hypotest()  # warm-up
+        warm_up(self.rt, self.problem.hypotest, "the hypotest")
 
     def time_hypotest(self, backend, device, precision, n_bins):
         self.problem.hypotest()
@@ -123,7 +123,7 @@ class UpperLimit(_FitBenchmark):
 
     def setup(self, backend, device, precision, n_bins):
         self.setup_problem(backend, device, precision, n_bins)
-        self.problem.upper_limit()  # warm-up (skips where pyhf's scan fails on the backend)
+        warm_up(self.rt, self.problem.upper_limit, "the upper-limit scan")
 
     def time_upper_limit(self, backend, device, precision, n_bins):
         self.problem.upper_limit()

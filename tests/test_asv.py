@@ -1,0 +1,167 @@
+"""The suite under asv itself: `asv check`, a smoke run of every benchmark, and real virtualenvs.
+
+The last test is the end-to-end one: an offline pyhf history, `pyhf-bench run`
+building two of its commits into a real asv virtualenv, and `asv publish`.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyhf_bench import history
+
+from .conftest import ROOT
+
+# The "pull request" used below: pyhf 0.7.6 without its tensorflow backend, as on
+# pyhf main after September 2025.
+NO_TF_BRANCH = "pr/no-tensorflow"
+
+
+@pytest.fixture(scope="session")
+def offline_history(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("history") / "pyhf"
+    try:
+        history.build_history(path, versions=["0.7.5", "0.7.6"], log=None)
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"cannot build the offline history (needs PyPI): {exc}")
+    history.add_branch_commit(
+        path,
+        NO_TF_BRANCH,
+        delete=["src/pyhf/tensor/tensorflow_backend.py"],
+        message="Remove the tensorflow backend (as pyhf main did in Sep 2025)",
+        log=None,
+    )
+    return path
+
+
+def _git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _test_config(tmp_path: Path, history_path: Path, include: list | None = None) -> Path:
+    """asv.conf.json with every output under *tmp_path* and the repo = the offline history."""
+    from asv import util
+
+    conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1)
+    conf["repo"] = str(history_path)
+    conf["benchmark_dir"] = str(ROOT / "benchmarks")
+    for key in ("env_dir", "results_dir", "html_dir"):
+        conf[key] = str(tmp_path / key.replace("_dir", ""))
+    conf["install_command"] = [c.replace("{conf_dir}", str(ROOT)) for c in conf["install_command"]]
+    if include is not None:
+        conf["include"] = include
+    path = tmp_path / "asv.conf.json"
+    path.write_text(json.dumps(conf, indent=2))
+    return path
+
+
+def _asv(config: Path, *args, timeout=2400, env=None):
+    full_env = dict(os.environ, **(env or {}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "asv", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=config.parent,
+        env=full_env,
+    )
+    return proc
+
+
+def _results(results_dir: Path) -> dict[str, dict]:
+    """{commit_hash: {benchmark: [values...]}} from asv's result files."""
+    out = {}
+    for path in glob.glob(str(results_dir / "*" / "*.json")):
+        if path.endswith("machine.json"):
+            continue
+        data = json.loads(Path(path).read_text())
+        names = data["result_columns"]
+        column = names.index("result")
+        out.setdefault(data["commit_hash"], {}).update(
+            {name: row[column] for name, row in data["results"].items()}
+        )
+    return out
+
+
+def test_asv_check(tmp_path, offline_history):
+    proc = _asv(_test_config(tmp_path, offline_history), "check", "--python=same", timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No problems found" in proc.stdout
+
+
+def test_every_benchmark_runs_or_skips_once(tmp_path, offline_history):
+    """`asv run --python=same --quick` over the whole suite: nothing may fail (skips are n/a)."""
+    config = _test_config(tmp_path, offline_history)
+    sha = _git(offline_history, "rev-list", "-n", "1", "v0.7.6")  # the pyhf installed here is 0.7.6
+    proc = _asv(
+        config,
+        "run",
+        "--python=same",
+        "--quick",
+        "--show-stderr",
+        f"--set-commit-hash={sha}",
+        "--machine",
+        "ci",
+        "--yes",
+        env={"PYHF_BENCH_TIER": "quick", "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    results = _results(tmp_path / "results")[sha]
+    failed = {name for name, values in results.items() if values is None or None in values}
+    assert not failed, f"benchmarks failed: {sorted(failed)}\n{proc.stdout[-5000:]}"
+    ran = {name for name, values in results.items() if any(v is not None and not math.isnan(v) for v in values)}
+    # Every benchmark method ran for at least one combination on this CPU machine.
+    assert ran == set(results), sorted(set(results) - ran)
+
+
+@pytest.mark.integration
+def test_history_in_real_virtualenvs_then_publish(tmp_path, offline_history):
+    """`pyhf-bench run` builds two history commits into a real virtualenv; `asv publish` writes the dashboard."""
+    # The modern era's numpy/scipy pins only: enough for the numpy backend, light for CI.
+    modern = json.loads(json.dumps(next(
+        e for e in __import__("asv").util.load_json(str(ROOT / "asv.conf.json"), api_version=1)["include"]
+        if e["env_nobuild"]["PYHF_BENCH_ERA"] == "modern"
+    )))
+    modern["req"] = {k: v for k, v in modern["req"].items() if k in ("numpy", "scipy")}
+    config = _test_config(tmp_path, offline_history, include=[modern])
+    v076 = _git(offline_history, "rev-list", "-n", "1", "v0.7.6")
+    branch = _git(offline_history, "rev-parse", NO_TF_BRANCH)
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "pyhf_bench.cli", "run", f"v0.7.5..{NO_TF_BRANCH}",
+            "--offline", str(offline_history), "--config", str(config), "--era", "modern", "--publish",
+            "--", "--quick", "--show-stderr", "--machine", "ci", "--yes", "-b", "Logpdf|Hypotest",
+        ],
+        capture_output=True, text=True, timeout=2400, cwd=tmp_path,
+        env=dict(os.environ, PYHF_BENCH_TIER="quick", OMP_NUM_THREADS="1"),
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
+    assert f"era modern: {v076[:8]} (pyhf 0.7.6), {branch[:8]} (pyhf 0.7.7.dev1)" in proc.stdout
+
+    results = _results(tmp_path / "results")
+    assert set(results) == {v076, branch}
+    for sha in (v076, branch):
+        logpdf = results[sha]["synthetic_models.Logpdf.time_logpdf"]
+        assert None not in logpdf, "a benchmark failed"
+        # params are backend x device x precision x n_bins: numpy/cpu/64b/100 bins ran ...
+        numeric = [v for v in logpdf if not math.isnan(v)]
+        assert len(numeric) == 2  # numpy cpu 64b and 32b at 100 bins: the others skip
+        assert all(0 < v < 1 for v in numeric)
+    # ... and the environment has no tensorflow: skipped (n/a), never failed.
+    hypotest = results[branch]["synthetic_models.Hypotest.time_hypotest"]
+    assert None not in hypotest and sum(not math.isnan(v) for v in hypotest) == 2
+
+    html = tmp_path / "html"
+    assert (html / "index.html").is_file()
+    graphs = glob.glob(str(html / "graphs" / "**" / "synthetic_models.Logpdf.time_logpdf.json"), recursive=True)
+    assert graphs, "asv publish wrote no graph data"
+    points = json.loads(Path(graphs[0]).read_text())
+    assert len(points) == 2  # one point per benchmarked commit

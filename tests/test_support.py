@@ -1,0 +1,224 @@
+"""The helper layer: names, tiers, eras, skips and the synchronisation wrapper (no framework switching here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pyhf_bench import UserError, support
+
+from .conftest import ROOT, run_python
+
+
+@pytest.mark.parametrize(
+    "kind, value",
+    [("backend", "nump"), ("device", "cuda"), ("precision", "16b"), ("optimizer", "adam"), ("tier", "medium")],
+)
+def test_unknown_names_are_one_clear_error(kind, value):
+    with pytest.raises(UserError) as err:
+        support.check_choice(kind, value)
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"unknown {kind} {value!r}" in message and "choose one of" in message
+
+
+def test_activate_rejects_unknown_names_before_anything_else():
+    with pytest.raises(UserError, match="unknown device 'cuda'"):
+        support.activate("numpy", "cuda")
+
+
+def test_cli_reports_unknown_backend_in_one_line():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "env", "--backend", "nump"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "pyhf-bench: error: unknown backend 'nump'; choose one of: numpy, jax, pytorch, tensorflow"
+    ]
+
+
+@pytest.mark.parametrize(
+    "backend, device, reason",
+    [
+        ("numpy", "gpu", "numpy backend runs on the CPU only"),
+        ("numpy", "tpu", "numpy backend runs on the CPU only"),
+        ("pytorch", "tpu", "no TPU path"),
+    ],
+)
+def test_impossible_combinations_skip_with_reason(backend, device, reason):
+    with pytest.raises(support.Skip, match=reason):
+        support.activate(backend, device)
+
+
+@pytest.mark.skipif(support.device_node_present("gpu"), reason="this machine has a GPU")
+@pytest.mark.parametrize("backend", ["jax", "pytorch", "tensorflow"])
+def test_absent_gpu_is_a_cheap_skip(backend):
+    # Skipped before the framework is imported (asv pays this for every combination).
+    result = run_python(
+        "import sys, json\n"
+        "from pyhf_bench import support\n"
+        f"try:\n    support.activate({backend!r}, 'gpu')\n    reason = None\n"
+        "except support.Skip as exc:\n    reason = str(exc)\n"
+        "heavy = sorted(m for m in ('jax', 'torch', 'tensorflow', 'pyhf') if m in sys.modules)\n"
+        "print('@@' + json.dumps({'reason': reason, 'heavy': heavy}))"
+    )
+    assert result == {"reason": "no gpu on this machine", "heavy": []}
+
+
+def test_skip_is_what_asv_treats_as_skipped():
+    assert issubclass(support.Skip, NotImplementedError)
+
+
+def test_tier_selection(monkeypatch):
+    monkeypatch.delenv(support.TIER_ENV, raising=False)
+    assert support.tier() == "quick"
+    with pytest.raises(support.Skip, match="full tier only; set PYHF_BENCH_TIER=full"):
+        support.require_tier(False, "1000 bins")
+    support.require_tier(True, "10 bins")
+    monkeypatch.setenv(support.TIER_ENV, "full")
+    support.require_tier(False, "1000 bins")  # runs
+    monkeypatch.setenv(support.TIER_ENV, "fast")
+    with pytest.raises(UserError, match="PYHF_BENCH_TIER='fast'"):
+        support.tier()
+
+
+def test_quick_tier_declaration_of_a_benchmark_class(monkeypatch):
+    monkeypatch.delenv(support.TIER_ENV, raising=False)
+
+    class Demo(support.BackendBenchmark):
+        quick = {"n_bins": (10,)}
+
+    with pytest.raises(support.Skip, match="Demo with n_bins=1000 is in the full tier only"):
+        Demo().activate("numpy", "cpu", "64b", n_bins=1000)
+
+
+@pytest.mark.parametrize(
+    "version, release",
+    [("0.7.6", (0, 7, 6)), ("0.7.7.dev3+g1a2b3c", (0, 7, 7)), ("0.7.0rc1", (0, 7, 0)), ("0.6.3", (0, 6, 3))],
+)
+def test_version_tuple(version, release):
+    assert support.version_tuple(version) == release
+
+
+@pytest.mark.parametrize(
+    "version, era",
+    [
+        ("0.6.3", "vintage"),
+        ("0.7.0", "vintage"),
+        ("0.7.4", "vintage"),
+        ("0.7.5", "legacy"),
+        ("0.7.6", "modern"),
+        ("0.7.7.dev12", "modern"),
+        ("0.5.4", None),
+    ],
+)
+def test_era_for_version(version, era):
+    assert support.era_for_version(version) == era
+
+
+def test_running_in_the_wrong_era_is_a_skip(monkeypatch):
+    monkeypatch.setenv(support.ERA_ENV, "modern")
+    with pytest.raises(support.Skip, match="pyhf 0.7.0 is benchmarked in the 'vintage' era, not in 'modern'"):
+        support.check_era("0.7.0")
+    support.check_era("0.7.6")
+    monkeypatch.setenv(support.ERA_ENV, "ancient")
+    with pytest.raises(UserError, match="not an era in eras.json"):
+        support.check_era("0.7.6")
+
+
+def test_eras_match_the_asv_matrix():
+    """Every era in eras.json is exactly one asv include entry, and nothing else is benchmarked."""
+    from asv import util
+
+    conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1)
+    labelled = [entry["env_nobuild"]["PYHF_BENCH_ERA"] for entry in conf["include"]]
+    assert sorted(labelled) == sorted(support.eras())
+    assert conf["exclude"] == [{"python": ".*"}]  # no unlabelled base environment
+    for entry in conf["include"]:
+        assert entry["req"]["torch"] == "2.13.0"  # an unpinned torch pulls several GB of CUDA wheels
+    # Consecutive, non-overlapping pyhf ranges.
+    ordered = sorted(support.eras().values(), key=lambda e: support.version_tuple(e["pyhf_min"]))
+    for before, after in zip(ordered, ordered[1:]):
+        assert before["pyhf_max"] == after["pyhf_min"]
+    assert ordered[-1]["pyhf_max"] is None
+
+
+class _Leaf:
+    def __init__(self):
+        self.blocked = 0
+        self.read = 0
+
+    def block_until_ready(self):
+        self.blocked += 1
+        return self
+
+    def numpy(self):
+        self.read += 1
+
+
+def test_synchronize_blocks_every_jax_leaf(monkeypatch):
+    # The fallback for jax versions without jax.block_until_ready.
+    jax = pytest.importorskip("jax")
+    monkeypatch.delattr(jax, "block_until_ready")
+    leaves = [_Leaf(), _Leaf(), _Leaf()]
+    rt = support.Runtime("jax", "cpu", "64b", "scipy", "0.7.6")
+    result = (leaves[0], [leaves[1], {"x": leaves[2]}])
+    assert rt.synchronize(result) is result
+    assert [leaf.blocked for leaf in leaves] == [1, 1, 1]
+
+
+def test_synchronize_waits_for_cuda_with_pytorch_on_gpu(monkeypatch):
+    torch = pytest.importorskip("torch")
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: calls.append("sync"))
+    support.Runtime("pytorch", "gpu", "32b", "scipy", "0.7.6").synchronize(1.0)
+    assert calls == ["sync"]
+    support.Runtime("pytorch", "cpu", "32b", "scipy", "0.7.6").synchronize(1.0)
+    assert calls == ["sync"]  # CPU execution is synchronous: nothing to wait for
+
+
+def test_synchronize_waits_for_tensorflow_devices(monkeypatch):
+    tf = pytest.importorskip("tensorflow")
+    calls = []
+    monkeypatch.setattr(tf.test.experimental, "sync_devices", lambda: calls.append("sync"))
+    support.Runtime("tensorflow", "gpu", "64b", "scipy", "0.7.6").synchronize(1.0)
+    assert calls == ["sync"]
+    # Without sync_devices (older TF), reading each value waits for it.
+    monkeypatch.delattr(tf.test.experimental, "sync_devices")
+    leaf = _Leaf()
+    support.Runtime("tensorflow", "gpu", "64b", "scipy", "0.7.6").synchronize([leaf])
+    assert leaf.read == 1
+
+
+def test_benchmark_modules_import_nothing_heavy():
+    """asv's forkserver imports the suite before forking: no framework (no CUDA) may be imported then."""
+    result = run_python(
+        "import sys, json\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import benchmarks.synthetic_models, benchmarks.interpolators\n"
+        "heavy = sorted(m for m in ('numpy', 'scipy', 'jax', 'torch', 'tensorflow', 'pyhf') if m in sys.modules)\n"
+        "print('@@' + json.dumps(heavy))"
+    )
+    assert result == []
+
+
+def test_env_json_reports_this_environment():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "env", "--json", "--backend", "numpy"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    numpy = report["backends"]["numpy"]
+    assert numpy["version"]
+    usable = {(c["device"], c["precision"]) for c in numpy["combinations"] if c["usable"]}
+    assert usable == {("cpu", "64b"), ("cpu", "32b")}
+    assert "numpy/cpu/64b" in report["usable"]
+    assert {c["reason"] for c in numpy["combinations"] if not c["usable"]} == {
+        "pyhf's numpy backend runs on the CPU only"
+    }
