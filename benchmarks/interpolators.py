@@ -25,7 +25,7 @@ def make_histogramssets(n_sys, n_bins, seed=0):
 class Interpolators(BackendBenchmark):
     params = BackendBenchmark.params + [[0, 1, 2, 4, "4p"], [1, 10, 100], [1, 10, 100, 1000]]
     param_names = BackendBenchmark.param_names + ["code", "n_sys", "n_bins"]
-    quick = {"code": (0, "4p"), "n_sys": (10,), "n_bins": (100,)}
+    quick = {"code": (0, "4p"), "n_sys": (10,), "n_bins": (100,), "precision": ("64b",)}
 
     def setup(self, backend, device, precision, code, n_sys, n_bins):
         rt = self.activate(backend, device, precision, code=code, n_sys=n_sys, n_bins=n_bins)

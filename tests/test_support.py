@@ -133,7 +133,7 @@ def test_eras_match_the_asv_matrix():
     """Every era in eras.json is exactly one asv include entry, and nothing else is benchmarked."""
     from asv import util
 
-    conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1)
+    conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)
     labelled = [entry["env_nobuild"]["PYHF_BENCH_ERA"] for entry in conf["include"]]
     assert sorted(labelled) == sorted(support.eras())
     assert conf["exclude"] == [{"python": ".*"}]  # no unlabelled base environment

@@ -32,7 +32,7 @@ def _load_asv_config(path: Path) -> dict:
 
     if not path.is_file():
         raise UserError(f"{path} not found; run from the pyhf-bench checkout or pass --config")
-    return util.load_json(str(path), api_version=1)
+    return util.load_json(str(path), api_version=1, js_comments=True)
 
 
 def write_offline_config(config: Path, history: Path) -> Path:
