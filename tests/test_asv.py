@@ -51,6 +51,7 @@ def _test_config(tmp_path: Path, history_path: Path, include: list | None = None
     from asv import util
 
     conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)
+    conf["version"] = 1  # load_json strips it
     conf["repo"] = str(history_path)
     conf["benchmark_dir"] = str(ROOT / "benchmarks")
     for key in ("env_dir", "results_dir", "html_dir"):
