@@ -42,6 +42,12 @@ def offline_history(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ci_machine():
+    """Register the machine name the runs below use (asv run would otherwise ask for it)."""
+    subprocess.run([sys.executable, "-m", "asv", "machine", "--machine", "ci", "--yes"], check=True, capture_output=True)
+
+
 def _git(repo, *args):
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
 
@@ -111,7 +117,6 @@ def test_every_benchmark_runs_or_skips_once(tmp_path, offline_history):
         f"--set-commit-hash={sha}",
         "--machine",
         "ci",
-        "--yes",
         env={"PYHF_BENCH_TIER": "quick", "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
@@ -139,7 +144,7 @@ def test_history_in_real_virtualenvs_then_publish(tmp_path, offline_history):
         [
             sys.executable, "-m", "pyhf_bench.cli", "run", f"v0.7.5..{NO_TF_BRANCH}",
             "--offline", str(offline_history), "--config", str(config), "--era", "modern", "--publish",
-            "--", "--quick", "--show-stderr", "--machine", "ci", "--yes", "-b", r"\.Logpdf\.|\.Hypotest\.",
+            "--", "--quick", "--show-stderr", "--machine", "ci", "-b", r"\.Logpdf\.|\.Hypotest\.",
         ],
         capture_output=True, text=True, timeout=2400, cwd=tmp_path,
         env=dict(os.environ, PYHF_BENCH_TIER="quick", OMP_NUM_THREADS="1"),
