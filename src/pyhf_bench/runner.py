@@ -125,7 +125,7 @@ def _run(args) -> int:
     if not grouped:
         raise UserError(f"no commits to benchmark in {args.revisions!r} of {repo}")
     status = 0
-    asv_args = [a for a in args.asv_args if a != "--"]
+    asv_args = list(getattr(args, "passthrough", []))
     for era, commits in grouped.items():
         env_name = era_environment(config, era)
         print(f"era {era}: " + ", ".join(f"{c[:8]} (pyhf {v})" for c, v in commits), flush=True)
@@ -157,11 +157,5 @@ def add_parser(sub) -> None:
     p.add_argument("--tier", choices=support.TIERS, help=f"benchmark tier (sets {support.TIER_ENV}; default quick)")
     p.add_argument("--publish", action="store_true", help="run `asv publish` afterwards (dashboard in html/)")
     p.add_argument("--dry-run", action="store_true", help="print the plan only")
-    p.add_argument("asv_args", nargs=argparse_remainder(), help="extra arguments for `asv run`, after --")
+    # Arguments after `--` are split off by pyhf_bench.cli.main into args.passthrough.
     p.set_defaults(func=_run)
-
-
-def argparse_remainder():
-    import argparse
-
-    return argparse.REMAINDER

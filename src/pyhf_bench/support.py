@@ -446,6 +446,11 @@ def _smoke_test(rt: Runtime) -> None:
         rt.synchronize(model.logpdf(rt.tensorlib.astensor(model.config.suggested_init()), data))
 
 
+def _import_backend_error(pyhf):
+    """pyhf's ImportBackendError (raised when a backend module is missing), where this pyhf has it."""
+    return getattr(pyhf.exceptions, "ImportBackendError", ImportError)
+
+
 def activate(backend: str, device: str = "cpu", precision: str = "64b", optimizer: str = "scipy") -> Runtime:
     """Switch pyhf to *backend* on *device* with *precision* and *optimizer*, or raise :class:`Skip`.
 
@@ -478,7 +483,7 @@ def activate(backend: str, device: str = "cpu", precision: str = "64b", optimize
         opt = getattr(pyhf.optimize, f"{optimizer}_optimizer")()
         with scope():
             pyhf.set_backend(backend, opt, precision=precision)
-    except (pyhf.exceptions.InvalidBackend, ImportError, AttributeError) as exc:
+    except (pyhf.exceptions.InvalidBackend, _import_backend_error(pyhf), ImportError, AttributeError) as exc:
         # pyhf main removed tensorflow (Sep 2025) and pytorch (Oct 2025); old pyhf
         # releases import APIs that newer frameworks dropped.
         raise Skip(f"pyhf {version} cannot use the {backend} backend here: {type(exc).__name__}: {exc}") from None
