@@ -463,17 +463,30 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+@contextlib.contextmanager
+def _atomic_file(path: Path, mode: str = "w"):
+    """Write *path* through a temporary file beside it: it appears whole or not at all.
+
+    Raising inside the block (a failed download, a hash mismatch) removes the
+    temporary file and leaves *path* untouched.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
         _make_readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    with _atomic_file(path) as fh:
+        fh.write(text)
 
 
 def _sidecars(cache: Path, filename: str) -> tuple[Path, Path]:
@@ -491,35 +504,25 @@ def _write_sidecars(cache: Path, rel: Release, digest: str) -> None:
 def _download(rel: Release, cache: Path) -> Path:
     assert rel.url and rel.sha256
     dest = cache / rel.filename
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{rel.filename}.", suffix=".part")
     h = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            req = urllib.request.Request(rel.url, headers={"User-Agent": "pyhf-bench"})
-            try:
-                with urllib.request.urlopen(req, timeout=_NETWORK_TIMEOUT_S) as resp:
-                    for chunk in iter(lambda: resp.read(1 << 16), b""):
-                        h.update(chunk)
-                        out.write(chunk)
-            except (urllib.error.URLError, OSError) as exc:
-                raise UserError(
-                    f"could not download {rel.url} ({' '.join(str(getattr(exc, 'reason', exc)).split())}); check the "
-                    f"network, or put {rel.filename} into {cache} and rerun"
-                ) from None
-            out.flush()
-            os.fsync(out.fileno())
+    with _atomic_file(dest, "wb") as out:
+        req = urllib.request.Request(rel.url, headers={"User-Agent": "pyhf-bench"})
+        try:
+            with urllib.request.urlopen(req, timeout=_NETWORK_TIMEOUT_S) as resp:
+                for chunk in iter(lambda: resp.read(1 << 16), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+        except (urllib.error.URLError, OSError) as exc:
+            raise UserError(
+                f"could not download {rel.url} ({' '.join(str(getattr(exc, 'reason', exc)).split())}); check the "
+                f"network, or put {rel.filename} into {cache} and rerun"
+            ) from None
         digest = h.hexdigest()
         if digest != rel.sha256.lower():
             raise UserError(
                 f"sha256 mismatch for {rel.filename} downloaded from {rel.url}: expected "
                 f"{rel.sha256}, got {digest}; rerun later, or check what sits between you and PyPI"
             )
-        _make_readable(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     _write_sidecars(cache, rel, digest)
     return dest
 
