@@ -444,44 +444,8 @@ def _releases_from_pypi(data: dict, versions: Sequence[str]) -> dict[str, Releas
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _make_readable(tmp: str) -> None:
-    # mkstemp creates 0600 files; give the cache the usual permissions.
-    os.chmod(tmp, 0o666 & ~_umask())
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path, mode: str = "w"):
-    """Write *path* through a temporary file beside it: it appears whole or not at all.
-
-    Raising inside the block (a failed download, a hash mismatch) removes the
-    temporary file and leaves *path* untouched.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        _make_readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+from .files import atomic_file as _atomic_file  # noqa: E402
+from .files import sha256_file as _sha256_file  # noqa: E402
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
