@@ -25,7 +25,6 @@ Only the standard library is imported here; git runs as a subprocess.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
