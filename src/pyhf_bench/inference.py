@@ -18,11 +18,20 @@ UPPER_LIMIT_SCAN = (0.0, 5.0, 11)
 TEST_STAT = "qtilde"
 
 
-def build_model(rt: Runtime, spec: dict, batch_size: int | None = None, modifier_settings: dict | None = None):
-    """``pyhf.Model`` of *spec* (POI ``mu``) on the active backend; schema validation included."""
+def build_model(
+    rt: Runtime,
+    spec: dict,
+    batch_size: int | None = None,
+    modifier_settings: dict | None = None,
+    poi_name: str | None = "mu",
+):
+    """``pyhf.Model`` of *spec* on the active backend; schema validation included.
+
+    *poi_name* None builds a background-only model (no parameter of interest).
+    """
     import pyhf
 
-    kwargs: dict[str, Any] = {"poi_name": "mu"}
+    kwargs: dict[str, Any] = {"poi_name": poi_name}
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
     if modifier_settings is not None:
@@ -41,10 +50,12 @@ class Problem:
     pars: Any  # suggested initial parameters, as a backend tensor
 
     @classmethod
-    def from_spec(cls, rt: Runtime, spec: dict, data: list[float] | None = None, **model_kwargs) -> "Problem":
+    def from_spec(
+        cls, rt: Runtime, spec: dict, data: list[float] | None = None, _model=None, **model_kwargs
+    ) -> "Problem":
         from .synthetic import make_data
 
-        model = build_model(rt, spec, **model_kwargs)
+        model = _model if _model is not None else build_model(rt, spec, **model_kwargs)
         if data is None:
             data = make_data(model, spec)
         with rt.scope():
@@ -53,6 +64,12 @@ class Problem:
             batch = model.batch_size
             pars = tensorlib.astensor([init] * batch if batch else init)
             return cls(rt, model, tensorlib.astensor(data), pars)
+
+    @classmethod
+    def from_likelihood(cls, rt: Runtime, lk, batch_size: int | None = None) -> "Problem":
+        """A published (or user-registered) likelihood, as loaded by :func:`pyhf_bench.likelihoods.load`."""
+        model = build_model(rt, lk.model_spec(), batch_size, lk.modifier_settings, poi_name=lk.poi)
+        return cls.from_spec(rt, lk.model_spec(), data=lk.data(model), _model=model)
 
     # Each step below is what one asv timing call measures.
 
@@ -100,3 +117,117 @@ class Problem:
         scan = np.linspace(*UPPER_LIMIT_SCAN)
         with self.rt.scope():
             return self.rt.synchronize(upper_limit(self.data, self.model, scan, level=0.05))
+
+
+# --------------------------------------------------------------------------- one-shot runs (the CLI)
+
+
+def _timed(rt: Runtime, step, what: str) -> tuple[Any, float, float]:
+    """Run *step* twice: (result of the second call, seconds of the first call, seconds of the second).
+
+    The first call pays JIT compilation and first-call caches; the second is the
+    steady-state cost that the asv benchmarks measure.
+    """
+    import time
+
+    from .support import warm_up
+
+    start = time.perf_counter()
+    warm_up(rt, step, what)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    result = step()
+    return result, first, time.perf_counter() - start
+
+
+def _activate_for(lk, backend, device, precision, optimizer) -> Runtime:
+    from . import UserError
+    from .support import Skip, activate
+
+    try:
+        return activate(backend, device, precision, optimizer, lk.fit_settings(optimizer))
+    except Skip as exc:
+        raise UserError(f"cannot run {backend}/{device}/{precision}/{optimizer} here: {exc}") from None
+
+
+def _as_float(x) -> float:
+    import numpy as np
+
+    return float(np.asarray(x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else x, dtype=float).reshape(-1)[0])
+
+
+def _deviation(value: float, reference: float | None) -> float | None:
+    if reference is None:
+        return None
+    return abs(value - reference) / abs(reference) if reference else abs(value)
+
+
+def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy") -> dict:
+    """``pyhf-bench hypotest``: CLs at mu=1 with the expected band, the reference and the time taken."""
+    from . import UserError
+    from .likelihoods import load
+    from .support import Skip
+
+    lk = load(name, region, patch)
+    if lk.poi is None:
+        raise UserError(f"{lk.label} is background-only (no signal patch): run `pyhf-bench fit {lk.name}` instead")
+    rt = _activate_for(lk, backend, device, precision, optimizer)
+    problem = Problem.from_likelihood(rt, lk)
+    try:
+        (cls_obs, cls_exp), first, seconds = _timed(rt, problem.hypotest, f"hypotest of {lk.label}")
+    except Skip as exc:
+        raise UserError(str(exc)) from None
+    cls_obs = _as_float(cls_obs)
+    band = [_as_float(x) for x in cls_exp]
+    ref = (lk.reference or {}).get("cls_obs")
+    ref_band = (lk.reference or {}).get("cls_exp")
+    return {
+        "likelihood": lk.label,
+        "backend": backend,
+        "device": device,
+        "precision": precision,
+        "optimizer": optimizer,
+        "pyhf": rt.pyhf_version,
+        "cls_obs": cls_obs,
+        "cls_exp": band,
+        "reference_cls_obs": ref,
+        "reference_cls_exp": ref_band,
+        "relative_deviation": _deviation(cls_obs, ref),
+        "relative_deviation_exp": None if ref_band is None else max(_deviation(a, b) for a, b in zip(band, ref_band)),
+        "seconds": seconds,
+        "seconds_first_call": first,
+    }
+
+
+def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy") -> dict:
+    """``pyhf-bench fit``: unconditional best fit; twice the NLL at the minimum against the reference."""
+    from . import UserError
+    from .likelihoods import load
+    from .support import Skip
+
+    lk = load(name, region, patch)
+    rt = _activate_for(lk, backend, device, precision, optimizer)
+    problem = Problem.from_likelihood(rt, lk)
+    try:
+        (pars, twice_nll), first, seconds = _timed(rt, problem.fit, f"fit of {lk.label}")
+    except Skip as exc:
+        raise UserError(str(exc)) from None
+    twice_nll = _as_float(twice_nll)
+    ref = (lk.reference or {}).get("twice_nll")
+    result = {
+        "likelihood": lk.label,
+        "backend": backend,
+        "device": device,
+        "precision": precision,
+        "optimizer": optimizer,
+        "pyhf": rt.pyhf_version,
+        "n_parameters": problem.model.config.npars,
+        "twice_nll": twice_nll,
+        "reference_twice_nll": ref,
+        "absolute_deviation": None if ref is None else abs(twice_nll - ref),
+        "seconds": seconds,
+        "seconds_first_call": first,
+    }
+    if lk.poi is not None:
+        result["poi_hat"] = _as_float(pars[problem.model.config.poi_index])
+    return result

@@ -451,8 +451,17 @@ def _import_backend_error(pyhf):
     return getattr(pyhf.exceptions, "ImportBackendError", ImportError)
 
 
-def activate(backend: str, device: str = "cpu", precision: str = "64b", optimizer: str = "scipy") -> Runtime:
+def activate(
+    backend: str,
+    device: str = "cpu",
+    precision: str = "64b",
+    optimizer: str = "scipy",
+    optimizer_options: dict | None = None,
+) -> Runtime:
     """Switch pyhf to *backend* on *device* with *precision* and *optimizer*, or raise :class:`Skip`.
+
+    *optimizer_options* go to the optimizer's constructor (e.g. ``tolerance``,
+    ``maxiter``): a likelihood's fit settings live in the registry, not in code.
 
     Call it once per process (asv runs every parameter combination in a fresh
     one): switching frameworks back and forth in one interpreter is fragile.
@@ -476,11 +485,11 @@ def activate(backend: str, device: str = "cpu", precision: str = "64b", optimize
 
     if optimizer == "minuit":
         try:
-            import iminuit  # noqa: F401
+            import iminuit  # noqa: F401 - only to know it is there
         except ImportError as exc:
             raise Skip(f"the minuit optimizer needs iminuit, not installed here ({exc})") from None
     try:
-        opt = getattr(pyhf.optimize, f"{optimizer}_optimizer")()
+        opt = getattr(pyhf.optimize, f"{optimizer}_optimizer")(**(optimizer_options or {}))
         with scope():
             pyhf.set_backend(backend, opt, precision=precision)
     except (pyhf.exceptions.InvalidBackend, _import_backend_error(pyhf), ImportError, AttributeError) as exc:
@@ -519,11 +528,11 @@ class BackendBenchmark:
     #: The full tier runs every combination.
     quick: dict = {}
 
-    def activate(self, backend, device, precision, optimizer="scipy", **axes) -> Runtime:
+    def activate(self, backend, device, precision, optimizer="scipy", optimizer_options=None, **axes) -> Runtime:
         """Skip combinations outside the selected tier, then :func:`activate` the backend."""
         params = dict(backend=backend, device=device, precision=precision, optimizer=optimizer, **axes)
         in_quick = all(params[name] in values for name, values in self.quick.items())
         described = ", ".join(f"{name}={params[name]}" for name in self.quick)
         require_tier(in_quick, f"{type(self).__name__} with {described}")
-        self.rt = activate(backend, device, precision, optimizer)
+        self.rt = activate(backend, device, precision, optimizer, optimizer_options)
         return self.rt
