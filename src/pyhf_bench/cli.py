@@ -13,7 +13,7 @@ from . import UserError
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import envinfo, history, runner
+    from . import envinfo, history, likelihoods, runner
 
     parser = argparse.ArgumentParser(
         prog="pyhf-bench",
@@ -23,6 +23,7 @@ def _build_parser() -> argparse.ArgumentParser:
     history.add_parser(sub)
     envinfo.add_parser(sub)
     runner.add_parser(sub)
+    likelihoods.add_parser(sub)
     return parser
 
 
