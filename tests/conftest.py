@@ -22,13 +22,15 @@ def root() -> Path:
     return ROOT
 
 
-def run_python(code: str, env: dict | None = None, timeout: float = 600) -> dict:
+def run_python(code: str, env: dict | None = None, timeout: float = 600, cwd=None) -> dict:
     """Run *code* in a new interpreter; it must print one line '@@<json>'. Returns the JSON."""
     full_env = dict(os.environ)
     full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if env:
         full_env.update(env)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=full_env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd
+    )
     for line in proc.stdout.splitlines():
         if line.startswith("@@"):
             return json.loads(line[2:])

@@ -110,6 +110,18 @@ class Problem:
                 pyhf.infer.hypotest(poi, self.data, self.model, test_stat=TEST_STAT, return_expected_set=True)
             )
 
+    def toy_hypotest(self, ntoys: int, poi: float = 1.0):
+        """Toy-based CLs at *poi* (qtilde): 2 x *ntoys* pseudo-experiments, each with two fits."""
+        import pyhf
+
+        with self.rt.scope():
+            return self.rt.synchronize(
+                pyhf.infer.hypotest(
+                    poi, self.data, self.model, test_stat=TEST_STAT, calctype="toybased", ntoys=ntoys,
+                    track_progress=False,
+                )
+            )
+
     def upper_limit(self):
         """Observed and expected 95% CL upper limits on mu from a fixed scan."""
         import numpy as np
@@ -150,7 +162,7 @@ def _activate_for(lk, backend, device, precision, optimizer) -> Runtime:
         raise UserError(f"cannot run {backend}/{device}/{precision}/{optimizer} here: {exc}") from None
 
 
-def _as_float(x) -> float:
+def as_float(x) -> float:
     import numpy as np
 
     return float(np.asarray(x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else x, dtype=float).reshape(-1)[0])
@@ -177,8 +189,8 @@ def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", p
         (cls_obs, cls_exp), first, seconds = _timed(rt, problem.hypotest, f"hypotest of {lk.label}")
     except Skip as exc:
         raise UserError(str(exc)) from None
-    cls_obs = _as_float(cls_obs)
-    band = [_as_float(x) for x in cls_exp]
+    cls_obs = as_float(cls_obs)
+    band = [as_float(x) for x in cls_exp]
     ref = (lk.reference or {}).get("cls_obs")
     ref_band = (lk.reference or {}).get("cls_exp")
     return {
@@ -212,7 +224,7 @@ def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precis
         (pars, twice_nll), first, seconds = _timed(rt, problem.fit, f"fit of {lk.label}")
     except Skip as exc:
         raise UserError(str(exc)) from None
-    twice_nll = _as_float(twice_nll)
+    twice_nll = as_float(twice_nll)
     ref = (lk.reference or {}).get("twice_nll")
     result = {
         "likelihood": lk.label,
@@ -229,5 +241,38 @@ def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precis
         "seconds_first_call": first,
     }
     if lk.poi is not None:
-        result["poi_hat"] = _as_float(pars[problem.model.config.poi_index])
+        result["poi_hat"] = as_float(pars[problem.model.config.poi_index])
     return result
+
+
+def compute_reference(name: str, region: str) -> dict:
+    """The registry reference of a region: numpy, 64b, scipy with the registry's fit settings.
+
+    With a default signal patch: CLs_obs and the expected band at mu=1;
+    background-only: twice the NLL at the best fit.
+    """
+    from .likelihoods import load
+
+    lk = load(name, region)
+    rt = _activate_for(lk, "numpy", "cpu", "64b", "scipy")
+    problem = Problem.from_likelihood(rt, lk)
+    reference: dict[str, Any] = {"patch": lk.patch}
+    if lk.poi is not None:
+        cls_obs, cls_exp = problem.hypotest()
+        reference["cls_obs"] = as_float(cls_obs)
+        reference["cls_exp"] = [as_float(x) for x in cls_exp]
+    else:
+        import pyhf
+
+        # The result object tells how many iterations the optimizer took: a fit
+        # that stops after one or two has not converged (raise the tolerance in
+        # the registry's "fit" settings).
+        _, twice_nll, result = pyhf.infer.mle.fit(
+            problem.data, problem.model, return_fitted_val=True, return_result_obj=True
+        )
+        reference["twice_nll"] = as_float(twice_nll)
+        reference["iterations"] = int(getattr(result, "nit", -1))
+    reference.update(
+        pyhf=rt.pyhf_version, backend="numpy", precision="64b", optimizer="scipy", fit_settings=lk.fit_settings("scipy")
+    )
+    return reference

@@ -406,6 +406,21 @@ class Runtime:
         raise UserError(f"unknown backend {self.backend!r}")
 
 
+def seed_everything(rt: Runtime, seed: int = 0) -> None:
+    """Seed the random generators pyhf's toys draw from (numpy's and the framework's global ones)."""
+    import numpy as np
+
+    np.random.seed(seed)
+    if rt.backend == "pytorch":
+        import torch
+
+        torch.manual_seed(seed)
+    elif rt.backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.random.set_seed(seed)
+
+
 def warm_up(rt: Runtime, step: Callable, what: str):
     """Run *step* once before timing it; a fit that cannot work at 32b is a skip, not an error.
 

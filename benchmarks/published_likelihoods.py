@@ -1,0 +1,235 @@
+"""Inference on published ATLAS likelihoods (and your own), over likelihood x backend x device x precision.
+
+The ``likelihood`` axis is every ``name/region`` in the registry
+(``src/pyhf_bench/likelihoods.json`` plus the user's registry file), so a new
+registry entry joins every benchmark here without code.  Reading, hashing,
+schema validation and patching happen once per environment in the shared
+``setup_cache``; ``setup`` builds the model on the chosen backend and runs the
+timed step once (JIT compilation and first-call caches are never timed).
+
+Tiers: the quick tier is the registry's ``quick`` regions (sbottom RegionA with
+its default patch, staus combined background-only) plus every user-registered
+region, on the CPU at 64b; the full tier is everything.
+"""
+
+from pyhf_bench import UserError
+from pyhf_bench.inference import Problem
+from pyhf_bench.likelihoods import all_keys, load_key, quick_keys
+from pyhf_bench.support import OPTIMIZERS, BackendBenchmark, Skip, require_tier, seed_everything, tier, warm_up
+
+LIKELIHOODS = all_keys()
+QUICK = quick_keys()
+
+
+class _PublishedBenchmark(BackendBenchmark):
+    params = [LIKELIHOODS] + BackendBenchmark.params
+    param_names = ["likelihood"] + BackendBenchmark.param_names
+    quick = {"likelihood": QUICK, "device": ("cpu",), "precision": ("64b",)}
+    # A published fit takes from 0.1 s to minutes (the 623-parameter 3L resonance
+    # model: about 4 min with numpy here): one call per sample, few samples.
+    number = 1
+    repeat = (1, 5, 60.0)
+    timeout = 1800
+    #: True where the step needs a signal (a parameter of interest).
+    needs_signal = False
+
+    def setup_cache(self):
+        """Parse, hash-check, validate and patch every likelihood of the tier, once per environment.
+
+        Defined once here so every subclass shares the cache (asv keys it by
+        the function's module and line).  A likelihood that cannot be loaded
+        (files not fetched) is kept as its error message: those combinations
+        skip with the reason instead of failing the whole class.
+        """
+        keys = LIKELIHOODS if tier() == "full" else QUICK
+        loaded = {}
+        for key in keys:
+            try:
+                loaded[key] = load_key(key)
+            except UserError as exc:
+                loaded[key] = f"cannot load {key}: {exc}"
+        return loaded
+
+    def setup_likelihood(self, cache, likelihood, backend, device, precision, optimizer="scipy", **axes):
+        lk = cache.get(likelihood)
+        if lk is None:
+            require_tier(False, f"{type(self).__name__} on {likelihood}")
+        if isinstance(lk, str):
+            raise Skip(lk)
+        if self.needs_signal and lk.poi is None:
+            raise Skip(f"{likelihood} is background-only: no parameter of interest to test")
+        self.activate(backend, device, precision, optimizer, lk.fit_settings(optimizer), likelihood=likelihood, **axes)
+        self.lk = lk
+        self.problem = Problem.from_likelihood(self.rt, lk)
+
+
+class ModelBuild(_PublishedBenchmark):
+    """``pyhf.Model`` of the patched workspace: schema validation and tensor setup."""
+
+    def setup(self, cache, likelihood, backend, device, precision):
+        self.setup_likelihood(cache, likelihood, backend, device, precision)
+
+    def time_build(self, cache, likelihood, backend, device, precision):
+        Problem.from_likelihood(self.rt, self.lk)
+
+
+class Logpdf(_PublishedBenchmark):
+    """One ``model.logpdf`` at the suggested initial parameters."""
+
+    def setup(self, cache, likelihood, backend, device, precision):
+        self.setup_likelihood(cache, likelihood, backend, device, precision)
+        self.problem.logpdf()
+
+    def time_logpdf(self, cache, likelihood, backend, device, precision):
+        self.problem.logpdf()
+
+
+class NLLGradient(_PublishedBenchmark):
+    """NLL and its gradient by the backend's autodiff (jitted for JAX)."""
+
+    def setup(self, cache, likelihood, backend, device, precision):
+        self.setup_likelihood(cache, likelihood, backend, device, precision)
+        self.function = self.problem.value_and_grad_function()
+        self.problem.value_and_grad(self.function)
+
+    def time_value_and_grad(self, cache, likelihood, backend, device, precision):
+        self.problem.value_and_grad(self.function)
+
+
+class _WithOptimizer(_PublishedBenchmark):
+    params = _PublishedBenchmark.params + [list(OPTIMIZERS)]
+    param_names = _PublishedBenchmark.param_names + ["optimizer"]
+    quick = {**_PublishedBenchmark.quick, "optimizer": ("scipy",)}
+
+
+class Fit(_WithOptimizer):
+    """Unconditional maximum-likelihood fit (``pyhf.infer.mle.fit``)."""
+
+    def setup(self, cache, likelihood, backend, device, precision, optimizer):
+        self.setup_likelihood(cache, likelihood, backend, device, precision, optimizer)
+        warm_up(self.rt, self.problem.fit, f"fit of {likelihood}")
+
+    def time_fit(self, cache, likelihood, backend, device, precision, optimizer):
+        self.problem.fit()
+
+
+class FixedPOIFit(_WithOptimizer):
+    """Conditional fit at mu=1 (``pyhf.infer.mle.fixed_poi_fit``)."""
+
+    needs_signal = True
+
+    def setup(self, cache, likelihood, backend, device, precision, optimizer):
+        self.setup_likelihood(cache, likelihood, backend, device, precision, optimizer)
+        warm_up(self.rt, self.problem.fixed_poi_fit, f"fixed-POI fit of {likelihood}")
+
+    def time_fixed_poi_fit(self, cache, likelihood, backend, device, precision, optimizer):
+        self.problem.fixed_poi_fit()
+
+
+class Hypotest(_WithOptimizer):
+    """Asymptotic CLs at mu=1 (qtilde) with the expected band: what a reinterpretation computes per point."""
+
+    needs_signal = True
+
+    def setup(self, cache, likelihood, backend, device, precision, optimizer):
+        self.setup_likelihood(cache, likelihood, backend, device, precision, optimizer)
+        warm_up(self.rt, self.problem.hypotest, f"hypotest of {likelihood}")
+
+    def time_hypotest(self, cache, likelihood, backend, device, precision, optimizer):
+        self.problem.hypotest()
+
+
+class UpperLimit(_PublishedBenchmark):
+    """Observed and expected 95% CL upper limits from an 11-point CLs scan."""
+
+    needs_signal = True
+    quick = {"likelihood": ()}  # 11 hypotests per call: full tier only
+
+    def setup(self, cache, likelihood, backend, device, precision):
+        self.setup_likelihood(cache, likelihood, backend, device, precision)
+        warm_up(self.rt, self.problem.upper_limit, f"upper limit of {likelihood}")
+
+    def time_upper_limit(self, cache, likelihood, backend, device, precision):
+        self.problem.upper_limit()
+
+
+class ToyHypotest(_PublishedBenchmark):
+    """Toy-based CLs at mu=1: two fits per pseudo-experiment, where accelerators should matter most."""
+
+    params = _PublishedBenchmark.params + [[100, 1000]]
+    param_names = _PublishedBenchmark.param_names + ["ntoys"]
+    quick = {"likelihood": ()}  # thousands of fits per call: full tier only
+    needs_signal = True
+    repeat = (1, 3, 60.0)
+    timeout = 7200
+
+    def setup(self, cache, likelihood, backend, device, precision, ntoys):
+        self.setup_likelihood(cache, likelihood, backend, device, precision, ntoys=ntoys)
+        # Warm up on a few toys: compiles everything the full run uses.
+        seed_everything(self.rt)
+        warm_up(self.rt, lambda: self.problem.toy_hypotest(ntoys=5), f"toy hypotest of {likelihood}")
+        seed_everything(self.rt)
+
+    def time_toy_hypotest(self, cache, likelihood, backend, device, precision, ntoys):
+        self.problem.toy_hypotest(ntoys)
+
+
+class PeakMemory(_PublishedBenchmark):
+    """Peak resident memory of a process that builds the model (``build``) or builds and fits it (``fit``).
+
+    asv's ``peakmem_`` is the maximum RSS of the whole benchmark process: the
+    framework's own footprint and the loaded workspace are part of the number.
+    """
+
+    params = _PublishedBenchmark.params + [["build", "fit"]]
+    param_names = _PublishedBenchmark.param_names + ["step"]
+
+    def setup(self, cache, likelihood, backend, device, precision, step):
+        self.setup_likelihood(cache, likelihood, backend, device, precision, step=step)
+        if step == "fit":
+            # Skips 32b combinations that cannot fit; the peak is the same fit's anyway.
+            warm_up(self.rt, self.problem.fit, f"fit of {likelihood}")
+
+    def peakmem_step(self, cache, likelihood, backend, device, precision, step):
+        problem = Problem.from_likelihood(self.rt, self.lk)
+        if step == "fit":
+            problem.fit()
+
+
+class Accuracy(_PublishedBenchmark):
+    """Results against the registry's references, so numerical regressions show beside timing ones.
+
+    With a signal patch: CLs_obs and its relative deviation from the reference;
+    background-only: twice the best-fit NLL and its absolute deviation.
+    """
+
+    number = 1
+    repeat = 1
+
+    def setup(self, cache, likelihood, backend, device, precision):
+        from pyhf_bench.inference import as_float
+
+        self.setup_likelihood(cache, likelihood, backend, device, precision)
+        if not self.lk.reference:
+            raise Skip(f"{likelihood} has no reference in the registry (`pyhf-bench references --update`)")
+        # Computed here, not in the track_ method, so a 32b fit that cannot work is a skip.
+        if self.lk.poi is not None:
+            cls_obs, _ = warm_up(self.rt, self.problem.hypotest, f"hypotest of {likelihood}")
+            self.result = as_float(cls_obs)
+        else:
+            _, twice_nll = warm_up(self.rt, self.problem.fit, f"fit of {likelihood}")
+            self.result = as_float(twice_nll)
+
+    def track_result(self, cache, likelihood, backend, device, precision):
+        return self.result
+
+    track_result.unit = "CLs_obs or 2*NLL"
+
+    def track_deviation(self, cache, likelihood, backend, device, precision):
+        reference = self.lk.reference
+        value = self.result
+        if self.lk.poi is not None:
+            return abs(value - reference["cls_obs"]) / reference["cls_obs"]
+        return abs(value - reference["twice_nll"])
+
+    track_deviation.unit = "relative (CLs) or absolute (2*NLL)"
