@@ -37,6 +37,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -422,7 +423,10 @@ class Likelihood:
         return {"channels": self.spec["channels"], "parameters": measurement["config"].get("parameters", [])}
 
     def model_kwargs(self) -> dict:
-        return {"poi_name": self.poi, "modifier_settings": self.modifier_settings}
+        kwargs: dict = {"poi_name": self.poi}
+        if self.modifier_settings is not None:  # pyhf takes its defaults only when the key is absent
+            kwargs["modifier_settings"] = self.modifier_settings
+        return kwargs
 
     def workspace(self):
         import pyhf
@@ -814,7 +818,37 @@ def _cmd_hypotest(args) -> int:
     return 0
 
 
+def _cmd_references(args) -> int:
+    """Compute references (numpy 64b scipy) and, with --update, store them in the built-in registry file."""
+    from .inference import compute_reference
+
+    targets = []
+    for e in registry().values():
+        if e.user or (args.names and e.name not in args.names):
+            continue
+        targets += [(e.name, region) for region in e.regions]
+    if not targets:
+        raise UserError(f"no built-in likelihood named {', '.join(args.names)}")
+    for name, region in targets:
+        start = time.perf_counter()
+        reference = compute_reference(name, region)
+        print(json.dumps({"likelihood": key(name, region), "seconds": round(time.perf_counter() - start, 1), **reference}))
+        if args.update:
+            # Re-read the file each time: references of slow fits land one by one.
+            data = _read_registry_file(REGISTRY_FILE)
+            data["likelihoods"][name]["regions"][region]["reference"] = reference
+            with atomic_file(REGISTRY_FILE) as out:
+                out.write(json.dumps(data, indent=1) + "\n")
+            _registry.cache_clear()
+    return 0
+
+
 def add_parser(sub) -> None:
+    p = sub.add_parser("references", help="compute the registry's reference results (numpy, 64b, scipy)")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--update", action="store_true", help="write them into the built-in registry file")
+    p.set_defaults(func=_cmd_references)
+
     p = sub.add_parser("likelihoods", help="list the registered likelihoods and whether their files are here")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_likelihoods)
