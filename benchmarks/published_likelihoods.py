@@ -15,7 +15,16 @@ region, on the CPU at 64b; the full tier is everything.
 from pyhf_bench import UserError
 from pyhf_bench.inference import Problem
 from pyhf_bench.likelihoods import all_keys, load_key, quick_keys
-from pyhf_bench.support import OPTIMIZERS, BackendBenchmark, Skip, require_tier, seed_everything, tier, warm_up
+from pyhf_bench.support import (
+    OPTIMIZERS,
+    BackendBenchmark,
+    Skip,
+    device_peak_memory,
+    require_tier,
+    seed_everything,
+    tier,
+    warm_up,
+)
 
 LIKELIHOODS = all_keys()
 QUICK = quick_keys()
@@ -194,6 +203,28 @@ class PeakMemory(_PublishedBenchmark):
         problem = Problem.from_likelihood(self.rt, self.lk)
         if step == "fit":
             problem.fit()
+
+
+class DeviceMemory(_PublishedBenchmark):
+    """Peak accelerator memory allocated by a fit (bytes), where the backend exposes it."""
+
+    quick = {"likelihood": QUICK, "precision": ("64b",)}
+    number = 1
+    repeat = 1
+
+    def setup(self, cache, likelihood, backend, device, precision):
+        if device == "cpu":
+            raise Skip("device memory is tracked on accelerators only (see PeakMemory for the process)")
+        self.setup_likelihood(cache, likelihood, backend, device, precision)
+        warm_up(self.rt, self.problem.fit, f"fit of {likelihood}")
+        self.peak = device_peak_memory(self.rt)
+        if self.peak is None:
+            raise Skip(f"{backend} does not report peak device memory")
+
+    def track_peak_device_memory(self, cache, likelihood, backend, device, precision):
+        return self.peak
+
+    track_peak_device_memory.unit = "bytes"
 
 
 class Accuracy(_PublishedBenchmark):

@@ -406,6 +406,27 @@ class Runtime:
         raise UserError(f"unknown backend {self.backend!r}")
 
 
+def device_peak_memory(rt: Runtime) -> int | None:
+    """Peak bytes allocated on the accelerator so far in this process, where the backend tells; None on the CPU."""
+    if rt.device == "cpu":
+        return None
+    if rt.backend == "pytorch":
+        import torch
+
+        return int(torch.cuda.max_memory_allocated())
+    if rt.backend == "jax":
+        import jax
+
+        stats = jax.devices(rt.device)[0].memory_stats() or {}
+        peak = stats.get("peak_bytes_in_use")
+        return None if peak is None else int(peak)
+    if rt.backend == "tensorflow":
+        import tensorflow as tf
+
+        return int(tf.config.experimental.get_memory_info(f"{rt.device.upper()}:0")["peak"])
+    return None
+
+
 def seed_everything(rt: Runtime, seed: int = 0) -> None:
     """Seed the random generators pyhf's toys draw from (numpy's and the framework's global ones)."""
     import numpy as np

@@ -1,0 +1,138 @@
+"""``pyhf-bench gpu-check``: prove the device paths on a machine with a GPU (or TPU).
+
+For each accelerated backend, in a fresh interpreter per backend and device
+(switching frameworks in one process is fragile):
+
+* placement: the model's data and parameters really live on the device;
+* agreement: sbottom RegionA CLs (or a synthetic model's, without the data
+  directory) on the device against the CPU, at 64b and 32b;
+* synchronisation: a large batched ``logpdf`` timed with and without
+  ``Runtime.synchronize`` — on an asynchronous device the unsynchronised time
+  measures only the launch, which is why every benchmark synchronises;
+* peak device memory, where the backend exposes it.
+
+The result is JSON (``--out FILE``); ``tests/test_gpu.py`` asserts on it and
+``tools/gpu-validation.sh`` runs it with the asv GPU runs in one go.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import UserError
+from .files import atomic_file
+
+#: Relative CLs tolerance between the device and the CPU.  64b: both sides are
+#: float64, only the order of floating-point reductions differs.  32b: float32
+#: carries ~7 significant digits and two fits amplify rounding (see the README).
+TOLERANCE = {"64b": 1e-5, "32b": 1e-2}
+
+_PROBE = r"""
+import json, time, warnings
+warnings.simplefilter("ignore")
+from pyhf_bench.inference import Problem, as_float
+from pyhf_bench.support import Skip, activate, device_peak_memory, warm_up
+from pyhf_bench.synthetic import make_spec
+
+backend, device, precision = BACKEND, DEVICE, PRECISION
+out = {"backend": backend, "device": device, "precision": precision}
+try:
+    rt = activate(backend, device, precision)
+except Skip as exc:
+    print("@@" + json.dumps({**out, "skipped": str(exc)}))
+    raise SystemExit(0)
+try:
+    from pyhf_bench.likelihoods import load
+    lk = load("sbottom", "RegionA")
+    problem = Problem.from_likelihood(rt, lk)
+    out["model"] = lk.label
+except Exception as exc:  # no data directory: a synthetic model still proves the path
+    problem = Problem.from_spec(rt, make_spec(100))
+    out["model"] = "synthetic:100"
+out["placement"] = {"data": rt.placement(problem.data), "pars": rt.placement(problem.pars)}
+try:
+    cls_obs, cls_exp = warm_up(rt, problem.hypotest, "hypotest")
+    out["cls"] = [as_float(cls_obs)] + [as_float(x) for x in cls_exp]
+except Skip as exc:
+    out["cls_skipped"] = str(exc)
+
+batched = Problem.from_spec(rt, make_spec(1000), batch_size=BATCH)
+def launch():
+    with rt.scope():
+        return batched.model.logpdf(batched.pars, batched.data)
+rt.synchronize(launch())
+rt.synchronize(launch())
+def best(fn, n=20):
+    times = []
+    for _ in range(n):
+        start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
+    return min(times)
+out["logpdf_seconds_unsynchronized"] = best(launch)
+rt.synchronize(launch())
+out["logpdf_seconds_synchronized"] = best(lambda: rt.synchronize(launch()))
+out["peak_device_memory_bytes"] = device_peak_memory(rt)
+print("@@" + json.dumps(out))
+"""
+
+
+def probe(backend: str, device: str, precision: str, batch_size: int = 1000, timeout: float = 900) -> dict:
+    code = (
+        _PROBE.replace("BACKEND", repr(backend))
+        .replace("DEVICE", repr(device))
+        .replace("PRECISION", repr(precision))
+        .replace("BATCH", str(int(batch_size)))
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {"backend": backend, "device": device, "precision": precision, "error": f"exit {proc.returncode}: {tail[0]}"}
+
+
+def check(backends=("jax", "pytorch", "tensorflow"), device: str = "gpu", batch_size: int = 1000) -> dict:
+    """Probe each backend on *device* and on the CPU at both precisions; compare."""
+    rows = []
+    for backend in backends:
+        for precision in ("64b", "32b"):
+            on_device = probe(backend, device, precision, batch_size)
+            on_cpu = probe(backend, "cpu", precision, batch_size)
+            row = {"backend": backend, "precision": precision, device: on_device, "cpu": on_cpu}
+            if "cls" in on_device and "cls" in on_cpu:
+                deviation = max(abs(a - b) / abs(b) for a, b in zip(on_device["cls"], on_cpu["cls"]) if b)
+                row["cls_max_relative_deviation"] = deviation
+                row["cls_agrees"] = deviation <= TOLERANCE[precision]
+            if "logpdf_seconds_synchronized" in on_device:
+                row["sync_over_unsync"] = on_device["logpdf_seconds_synchronized"] / max(
+                    on_device["logpdf_seconds_unsynchronized"], 1e-12
+                )
+            rows.append(row)
+    return {"device": device, "batch_size": batch_size, "tolerance": TOLERANCE, "rows": rows}
+
+
+def _cmd(args) -> int:
+    backends = tuple(args.backend or ("jax", "pytorch", "tensorflow"))
+    result = check(backends, args.device, args.batch_size)
+    text = json.dumps(result, indent=1)
+    if args.out:
+        out = Path(args.out)
+        if not out.parent.is_dir():
+            raise UserError(f"{out.parent} does not exist; create it or choose another --out")
+        with atomic_file(out) as fh:
+            fh.write(text + "\n")
+    print(text)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gpu-check", help="validate placement, CPU agreement and synchronisation on a GPU/TPU")
+    p.add_argument("--device", default="gpu", choices=("gpu", "tpu"))
+    p.add_argument("--backend", action="append", choices=("jax", "pytorch", "tensorflow"), help="repeatable")
+    p.add_argument("--batch-size", type=int, default=1000, help="batch size of the synchronisation probe")
+    p.add_argument("--out", help="also write the JSON here (atomically)")
+    p.set_defaults(func=_cmd)
