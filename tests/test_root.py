@@ -1,0 +1,310 @@
+"""pyhf vs ROOT HistFactory (``pyhf_bench.roobridge``): the mapping, the fits, the CLI and the failure modes.
+
+Everything that loads ROOT runs in a subprocess (``run_python``): a crash
+inside ROOT must fail one test, not kill pytest.  The mapping checks that need
+no ROOT (unmappable specs, interpolation codes, XML round trip) run here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyhf_bench import UserError, roobridge
+
+from .conftest import run_python
+
+HAS_ROOT = importlib.util.find_spec("ROOT") is not None
+HAS_UPROOT = importlib.util.find_spec("uproot") is not None
+needs_root = pytest.mark.skipif(not HAS_ROOT, reason="ROOT is not installed (pip install 'pyhf-bench[root]')")
+needs_uproot = pytest.mark.skipif(not HAS_UPROOT, reason="uproot is not installed (pip install 'pyhf-bench[root]')")
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "likelihoods"
+
+
+def _data_dir() -> str | None:
+    for candidate in (os.environ.get("PYHF_BENCH_DATA"), str(DATA)):
+        if candidate and Path(candidate, "ATLAS-SUSY-2018-31_sbottom-multib_hepdata.89408").is_dir():
+            return candidate
+    return None
+
+
+def every_modifier_workspace() -> dict:
+    """Two channels, three bins: every modifier type HistFactory maps, a lumi-less sample and parameter configs."""
+    def channel(name, scale):
+        signal = [4.0 * scale, 6.0 * scale, 3.0 * scale]
+        bkg = [60.0 * scale, 45.0 * scale, 30.0 * scale]
+        ddriven = [20.0, 15.0 * scale, 12.0]
+        return {
+            "name": name,
+            "samples": [
+                {"name": "signal", "data": signal, "modifiers": [
+                    {"name": "mu", "type": "normfactor", "data": None},
+                    {"name": "lumi", "type": "lumi", "data": None},
+                    {"name": "sig_theory", "type": "normsys", "data": {"hi": 1.08, "lo": 0.9}},
+                ]},
+                {"name": "bkg", "data": bkg, "modifiers": [
+                    {"name": "lumi", "type": "lumi", "data": None},
+                    {"name": "jes", "type": "normsys", "data": {"hi": 1.04, "lo": 0.95}},
+                    {"name": "jes", "type": "histosys", "data": {"hi_data": [b * 1.03 for b in bkg], "lo_data": [b * 0.98 for b in bkg[:2]] + [bkg[2] * 0.96]}},
+                    {"name": f"staterror_{name}", "type": "staterror", "data": [0.04 * b for b in bkg]},
+                    {"name": "k_bkg", "type": "normfactor", "data": None},
+                ]},
+                {"name": "fakes", "data": ddriven, "modifiers": [  # data-driven: no lumi
+                    {"name": f"fakes_mc_{name}", "type": "shapesys", "data": [0.12 * d for d in ddriven]},
+                    {"name": f"staterror_{name}", "type": "staterror", "data": [0.05 * d for d in ddriven]},
+                    {"name": "fake_shape", "type": "shapefactor", "data": None},
+                    {"name": "fixed_norm", "type": "normsys", "data": {"hi": 1.2, "lo": 0.85}},
+                ]},
+            ],
+        }
+
+    channels = [channel("SR", 1.0), channel("CR", 3.0)]
+    observations = [
+        {"name": "SR", "data": [83.0, 70.0, 41.0]},
+        {"name": "CR", "data": [230.0, 195.0, 116.0]},
+    ]
+    parameters = [
+        {"name": "lumi", "auxdata": [1.0], "sigmas": [0.02], "bounds": [[0.9, 1.1]], "inits": [1.0]},
+        {"name": "k_bkg", "bounds": [[0.5, 2.0]], "inits": [1.1]},
+        {"name": "mu", "bounds": [[0.0, 5.0]], "inits": [0.5]},
+        {"name": "fixed_norm", "fixed": True},
+        {"name": "fake_shape", "bounds": [[0.0, 5.0]] * 3, "inits": [1.0] * 3},
+    ]
+    return {
+        "channels": channels,
+        "observations": observations,
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": parameters}}],
+        "version": "1.0.0",
+    }
+
+
+# --------------------------------------------------------------------------- mapping, no ROOT
+
+
+def test_every_modifier_maps_to_its_root_parameters():
+    plan = roobridge.plan_histfactory(every_modifier_workspace(), "meas", None)
+    assert plan.poi == "mu" and plan.lumi == 1.0 and plan.lumi_rel_err == pytest.approx(0.02)
+    assert plan.root_names["mu"] == ["mu"]
+    assert plan.root_names["lumi"] == ["Lumi"]
+    assert plan.root_names["jes"] == ["alpha_jes"]
+    assert plan.root_names["staterror_SR"] == [f"gamma_stat_SR_bin_{i}" for i in range(3)]
+    assert plan.root_names["fakes_mc_CR"] == [f"gamma_fakes_mc_CR_bin_{i}" for i in range(3)]
+    assert plan.root_names["fake_shape"] == [f"gamma_fake_shape_bin_{i}" for i in range(3)]
+    fakes = plan.channels[0].samples[2]
+    assert not fakes.normalize_by_theory and fakes.shapesys[0][1] == pytest.approx([0.12] * 3)
+    assert plan.interpolation == {"normsys": ("code4", 5), "histosys": ("code4p", 4)}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda ws: ws["channels"][0]["samples"][0]["modifiers"].append({"name": "x", "type": "custommod", "data": None}), "HistFactory has no modifier type 'custommod'"),
+        (lambda ws: ws["channels"][0]["samples"][0]["modifiers"][2]["data"].update(lo=0.0), "needs hi > 0 and lo > 0"),
+        (lambda ws: ws["channels"][0]["samples"][0]["modifiers"][2]["data"].update(hi=-1.2), "needs hi > 0 and lo > 0"),
+        (lambda ws: ws["channels"][1]["samples"][2]["modifiers"].__setitem__(0, {"name": "fakes_mc_SR", "type": "shapesys", "data": [1.0, 1.0, 1.0]}), "ROOT would build two constraint terms"),
+        (lambda ws: ws["channels"][1]["samples"][1]["modifiers"].__setitem__(3, {"name": "staterror_SR", "type": "staterror", "data": [1.0, 1.0, 1.0]}), "ROOT's stat errors are per channel"),
+        (lambda ws: ws["measurements"][0]["config"]["parameters"].append({"name": "jes", "sigmas": [2.0]}), "HistFactory's alpha constraints have width 1"),
+    ],
+    ids=["custom-modifier", "normsys-lo-zero", "normsys-hi-negative", "shapesys-shared", "staterror-across-channels", "alpha-sigma"],
+)
+def test_what_cannot_be_mapped_is_one_clear_user_error(mutate, message):
+    workspace = every_modifier_workspace()
+    mutate(workspace)
+    with pytest.raises(UserError, match=message) as caught:
+        roobridge.plan_histfactory(workspace, "meas", None)
+    assert "\n" not in str(caught.value)
+
+
+def test_interpolation_codes_follow_pyhf_and_refuse_what_root_lacks():
+    assert roobridge.resolve_interpolation(None) == {"normsys": ("code4", 5), "histosys": ("code4p", 4)}
+    # pyhf's class defaults apply to a type the settings leave out.
+    assert roobridge.resolve_interpolation({"normsys": {"interpcode": "code1"}}) == {"normsys": ("code1", 1), "histosys": ("code0", 0)}
+    with pytest.raises(UserError, match="histosys interpolation 'code2' has no ROOT HistFactory equivalent"):
+        roobridge.resolve_interpolation({"histosys": {"interpcode": "code2"}})
+    with pytest.raises(UserError, match="normsys interpolation 'code0'"):
+        roobridge.resolve_interpolation({"normsys": {"interpcode": "code0"}})
+    with pytest.raises(UserError, match="unknown RooFit evaluation backend 'gpu'"):
+        roobridge.check_eval_backend("gpu")
+
+
+def test_code4_factor_is_pyhfs_and_its_negative_region_is_found():
+    import numpy as np
+    import pyhf
+
+    pyhf.set_backend("numpy")
+    for lo, hi in ((0.8, 1.3), (0.01, 40.0), (1.2, 0.9)):
+        interpolator = pyhf.interpolators.code4([[[[lo], [1.0], [hi]]]])
+        for alpha in (-2.0, -0.7, -0.3, 0.0, 0.4, 0.9, 1.6):
+            assert roobridge.code4_factor(alpha, lo, hi) == pytest.approx(float(interpolator(np.array([[alpha]])).ravel()[0]), rel=1e-12)
+    assert roobridge.nonpositive_interval(0.8, 1.3) is None
+    low, high = roobridge.nonpositive_interval(0.01, 40.0)  # staus' TopSystHardCodeSR1
+    assert -0.9 < low < high < -0.18 and roobridge.code4_factor(-0.5, 0.01, 40.0) < 0
+
+
+def test_asymptotic_cls_reproduces_pyhf_from_its_own_test_statistics():
+    import pyhf
+
+    pyhf.set_backend("numpy")
+    model = pyhf.simplemodels.uncorrelated_background(signal=[12.0, 11.0], bkg=[50.0, 52.0], bkg_uncertainty=[3.0, 7.0])
+    for observed in ([51.0, 48.0], [70.0, 66.0], [40.0, 41.0]):
+        data = observed + model.config.auxdata
+        cls_obs, cls_exp, calculator = pyhf.infer.hypotest(1.0, data, model, test_stat="qtilde", return_expected_set=True, return_calculator=True)
+        fitted = calculator.fitted_pars
+        q = max(2.0 * float(model.logpdf(fitted.free_fit_to_data, data)[0] - model.logpdf(fitted.fixed_poi_fit_to_data, data)[0]), 0.0)
+        if float(fitted.free_fit_to_data[model.config.poi_index]) > 1.0:
+            q = 0.0
+        mine_obs, mine_exp = roobridge.asymptotic_cls(q, float(calculator.sqrtqmuA_v) ** 2)
+        assert mine_obs == pytest.approx(float(cls_obs), rel=1e-9)
+        assert mine_exp == pytest.approx([float(x) for x in cls_exp], rel=1e-9)
+
+
+@needs_uproot
+def test_export_and_readxml_round_trip(tmp_path):
+    import pyhf
+
+    workspace = every_modifier_workspace()
+    top = roobridge.export_xml(workspace, tmp_path / "xml")
+    assert top == (tmp_path / "xml" / "FitConfig.xml").resolve()
+    assert (tmp_path / "xml" / "data" / "data.root").is_file()
+    channel_xml = (tmp_path / "xml" / "config" / "FitConfig_SR.xml").read_text()
+    assert '<StatErrorConfig RelErrorThreshold="0.0" ConstraintType="Gaussian"' in channel_xml
+    back = roobridge.import_xml(top)
+    original, restored = pyhf.Workspace(workspace), pyhf.Workspace(back)
+    assert sorted(original.channel_slices) == sorted(restored.channel_slices)
+    m1, m2 = original.model(measurement_name="meas"), restored.model(measurement_name="meas")
+    assert sorted(m1.config.par_order) == sorted(m2.config.par_order)
+    assert m2.config.suggested_fixed()[m2.config.par_slice("fixed_norm")] == [True]
+    d1, d2 = original.data(m1), restored.data(m2)
+    assert sorted(d1) == pytest.approx(sorted(d2), rel=1e-12)
+    # The same likelihood: equal logpdf at the initial point and at a moved point.
+    for scale in (1.0, 1.07):
+        p1 = [x * scale for x in m1.config.suggested_init()]
+        p2 = [0.0] * len(p1)
+        for name in m1.config.par_order:
+            p2[m2.config.par_slice(name)] = p1[m1.config.par_slice(name)]
+        assert float(m2.logpdf(p2, d2)[0]) == pytest.approx(float(m1.logpdf(p1, d1)[0]), rel=1e-10)
+
+
+# --------------------------------------------------------------------------- with ROOT (subprocesses)
+
+
+def test_missing_root_is_one_clear_message():
+    code = (
+        "import sys, json\n"
+        "sys.modules['ROOT'] = None  # as if ROOT were not installed\n"
+        "from pyhf_bench import UserError, roobridge\n"
+        "try:\n"
+        "    roobridge.import_root()\n"
+        "    print('@@' + json.dumps({'error': None}))\n"
+        "except UserError as exc:\n"
+        "    print('@@' + json.dumps({'error': str(exc)}))\n"
+    )
+    result = run_python(code, timeout=120)
+    assert result["error"].startswith("ROOT is not importable here")
+    assert "pip install 'pyhf-bench[root]'" in result["error"]
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['ROOT'] = None; from pyhf_bench.cli import main; sys.exit(main(['roofit', 'synthetic/2']))"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("pyhf-bench: error: ROOT is not importable here")
+
+
+@needs_root
+def test_every_modifier_agrees_with_root_and_interpolation_codes_match():
+    """Synthetic model with every modifier: the full comparison passes; each mapped code gives pyhf's NLL."""
+    code = (
+        "import json\n"
+        "from tests.test_root import every_modifier_workspace\n"
+        "from pyhf_bench import UserError, roobridge\n"
+        "ws = every_modifier_workspace()\n"
+        "report = roobridge.compare(ws, 'meas', None, None, eval_backend='cpu', label='every-modifier')\n"
+        "checks = {}\n"
+        "for settings in ({'normsys': {'interpcode': 'code1'}, 'histosys': {'interpcode': 'code0'}},\n"
+        "                 {'normsys': {'interpcode': 'code4'}, 'histosys': {'interpcode': 'code4p'}}):\n"
+        "    rm = roobridge.build_workspace(ws, 'meas', settings, check=False)\n"
+        "    model = roobridge.pyhf_model(ws, rm.plan)\n"
+        "    checks[json.dumps(settings)] = roobridge.check_model_equivalence(rm, model, 'legacy', points=6)\n"
+        "legacy = roobridge.compare(ws, 'meas', None, None, eval_backend='legacy', label='every-modifier')\n"
+        "try:\n"
+        "    roobridge.RootNLL(rm, 'codegen')\n"
+        "    codegen = None\n"
+        "except UserError as exc:\n"
+        "    codegen = str(exc)\n"
+        "print('@@' + json.dumps({'report': report, 'legacy': legacy, 'checks': checks, 'codegen': codegen}))\n"
+    )
+    result = run_python(code, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=600)
+    for report in (result["report"], result["legacy"]):
+        failed = [q for q in report["quantities"] if not q["passed"]]
+        assert report["passed"], failed
+        names = [q["quantity"] for q in report["quantities"]]
+        assert {"mu_hat", "qtilde_mu", "qtilde_mu_asimov", "CLs_obs"} <= set(names)
+        assert report["root"]["route"] in ("pyroot-api", "hist2workspace")
+        assert report["model_check"]["worst_relative_mismatch_of_nll_differences"] < 1e-9
+        assert set(report["root"]["minuit_status"].values()) == {0}
+    for settings, mismatch in result["checks"].items():
+        assert mismatch < 1e-9, settings
+    if result["codegen"] is not None:  # this ROOT has no Clad: refused, not silently replaced by cpu
+        assert "Clad" in result["codegen"]
+
+
+def _cli(args: list[str], data_dir: str) -> tuple[int, dict | None, str]:
+    env = dict(os.environ, PYHF_BENCH_DATA=data_dir, OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "roofit", *args, "--json"], capture_output=True, text=True, timeout=600, env=env
+    )
+    report = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else None
+    return proc.returncode, report, proc.stderr
+
+
+@needs_root
+def test_sbottom_region_a_agrees_with_root_through_the_cli(tmp_path):
+    data_dir = _data_dir()
+    if data_dir is None:
+        pytest.skip("the offline likelihood mirror (shared/likelihoods or PYHF_BENCH_DATA) is not here")
+    export = tmp_path / "sbottom-xml"
+    rc, report, stderr = _cli(["sbottom", "--region", "RegionA", "--export", str(export)], data_dir)
+    assert report is not None, stderr[-3000:]
+    assert rc == 0 and report["passed"], [q for q in report["quantities"] if not q["passed"]]
+    assert report["likelihood"] == "sbottom/RegionA/sbottom_1300_205_60"
+    assert report["interpolation"] == {"normsys": "pyhf code4 = ROOT code 5", "histosys": "pyhf code4p = ROOT code 4"}
+    cls_obs = next(q for q in report["quantities"] if q["quantity"] == "CLs_obs")
+    assert not report["background_only"] and 0.0 < cls_obs["pyhf"] < 1.0
+    assert (export / "FitConfig.xml").is_file() and (export / "data" / "data.root").is_file()
+
+
+@needs_root
+def test_staus_background_only_agrees_with_root_through_the_cli():
+    data_dir = _data_dir()
+    if data_dir is None:
+        pytest.skip("the offline likelihood mirror (shared/likelihoods or PYHF_BENCH_DATA) is not here")
+    rc, report, stderr = _cli(["staus/combined", "--backend-eval", "legacy"], data_dir)
+    assert report is not None, stderr[-3000:]
+    assert rc == 0 and report["passed"], [q for q in report["quantities"] if not q["passed"]]
+    assert report["background_only"] and report["declared_poi"] == "mu_SIG"
+    names = [q["quantity"] for q in report["quantities"]]
+    assert names[0] == "2*dNLL(initial -> best fit)" and "CLs_obs" not in names
+    assert any(name.startswith("nuisance parameter with the largest difference") for name in names)
+    # The one known model difference is reported, with every fit outside its region.
+    assert any(name.startswith("TopSystHardCodeSR1 at the best fit") for name in names)
+
+
+@pytest.mark.skipif(roobridge.hist2workspace_path() is None, reason="hist2workspace is not on PATH (ROOT from PyPI ships no XML parser)")
+@needs_root
+def test_hist2workspace_route_builds_the_same_model():
+    code = (
+        "import json\n"
+        "from tests.test_root import every_modifier_workspace\n"
+        "from pyhf_bench import roobridge\n"
+        "rm = roobridge.build_workspace(every_modifier_workspace(), 'meas', None, route='hist2workspace')\n"
+        "print('@@' + json.dumps({'route': rm.route}))\n"
+    )
+    result = run_python(code, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=600)
+    assert result["route"] == "hist2workspace"
