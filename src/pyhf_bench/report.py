@@ -824,15 +824,15 @@ def _profiles_section(profiles: list[dict], out: Path) -> list[str]:
         where = prof["_dir"]
         lines += [f"### {prof.get('name')} — {prof.get('step')} with {prof.get('backend')}/{prof.get('device')}/"
                   f"{prof.get('precision')}", "",
-                  f"pyhf {prof.get('pyhf_version', '?')}; profiled call (the second, after a warm-up call): "
-                  f"{format_value(prof.get('profiled_wall_s'), 'seconds')} wall under cProfile "
+                  f"pyhf {prof.get('pyhf_version', '?')}; {prof.get('profiled_calls', 1)} call(s) profiled after a "
+                  f"warm-up call: {format_value(prof.get('profiled_wall_s'), 'seconds')} per call under cProfile "
                   f"({format_value(prof.get('unprofiled_wall_s'), 'seconds')} without the profiler). "
                   f"Full listing: `{_rel(where / 'profile.txt', out)}`"
                   + (f", flame graph: `{_rel(where / 'flamegraph.svg', out)}`" if (where / "flamegraph.svg").exists() else "")
                   + ".", ""]
-        rows = [[f"`{f['function']}`", f["ncalls"], f"{f['cumtime_s'] * 1e3:.3f}", f"{f['tottime_s'] * 1e3:.3f}"]
-                for f in prof.get("top_cumulative", [])[:10]]
-        lines += [_table(["function", "calls", "cumulative (ms)", "own (ms)"], rows), ""]
+        rows = [[f"`{f['function']}`", f.get("ncalls_per_call", "?"), f"{f['cumtime_s'] * 1e3:.3f}",
+                 f"{f['tottime_s'] * 1e3:.3f}"] for f in prof.get("top_cumulative", [])[:10]]
+        lines += [_table(["function", "calls per step", "cumulative per step (ms)", "own per step (ms)"], rows), ""]
     return lines
 
 

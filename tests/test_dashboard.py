@@ -1,0 +1,101 @@
+"""The published asv dashboard renders in a real headless Chromium: the benchmark list and a graph.
+
+asv's pages fetch their JSON over HTTP, so html/ is served with `python -m http.server`;
+their JavaScript libraries come from CDNs these machines cannot reach, so the
+dashboard is first made self-contained with `pyhf-bench dashboard-offline` (the
+same libraries from the npm registry).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from .asv_runs import asv, small_real_run
+
+BENCHMARK = "synthetic_models.Logpdf.time_logpdf"
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("no chromium on this CI machine: .ci/run installs Debian's chromium package")
+    pytest.skip("no chromium here (apt-get install chromium; .ci/run does this)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_dashboard():
+    run = small_real_run()
+    proc = asv(run.config, "publish")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    vendored = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "dashboard-offline", str(run.html)],
+                              capture_output=True, text=True, timeout=600)
+    assert vendored.returncode == 0, vendored.stderr
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                              cwd=run.html, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/index.html"
+    try:
+        for _ in range(50):
+            try:
+                urllib.request.urlopen(url, timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _dom(url: str, tmp_path) -> str:
+    proc = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=15000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_dashboard_lists_the_benchmarks(served_dashboard, tmp_path):
+    dom = _dom(served_dashboard, tmp_path)
+    assert "failed to load" not in dom, "a JavaScript library of the dashboard did not load"
+    # The benchmark grid links every benchmark that has results.
+    assert f'href="#{BENCHMARK}"' in dom
+
+
+def test_dashboard_draws_a_graph(served_dashboard, tmp_path):
+    dom = _dom(f"{served_dashboard}#{BENCHMARK}", tmp_path)
+    # flot draws into canvases and writes one legend entry per plotted parameter combination.
+    assert '<canvas class="flot-base"' in dom
+    assert "backend-numpy; device-cpu" in dom
+    png = tmp_path / "graph.png"
+    proc = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile2'}",
+         "--virtual-time-budget=15000", "--window-size=1280,900", f"--screenshot={png}",
+         f"{served_dashboard}#{BENCHMARK}"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0 and png.is_file(), proc.stderr[-2000:]
+    import matplotlib.image
+
+    image = matplotlib.image.imread(png)
+    # A rendered page is not one flat colour: the graph frame, axes and points differ from the background.
+    assert image.shape[:2] == (900, 1280) and image.reshape(-1, image.shape[-1]).std(axis=0).max() > 0.05

@@ -1,0 +1,162 @@
+"""`pyhf-bench report`, `profile` and `noise` on the results of a small real asv run (tests/asv_runs.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyhf_bench import noise, report
+
+from .asv_runs import small_real_run
+
+
+@pytest.fixture(scope="module")
+def asv_run():
+    return small_real_run()
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "pyhf_bench.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+
+
+def _raw_value(results: Path, params: tuple) -> float:
+    """The stored median of Logpdf.time_logpdf at *params*, read from asv's JSON directly (not via report)."""
+    import itertools
+
+    (file,) = [p for p in results.glob("ci/*.json") if p.name != "machine.json"]
+    data = json.loads(file.read_text())
+    row = data["results"]["synthetic_models.Logpdf.time_logpdf"]
+    columns = data["result_columns"]
+    combos = list(itertools.product(*row[columns.index("params")]))
+    return row[columns.index("result")][combos.index(tuple(repr(p) for p in params))]
+
+
+def test_report_from_a_real_asv_run(asv_run, tmp_path):
+    out = tmp_path / "report"
+    proc = _cli("report", str(asv_run.results), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stem = "ci-synthetic_models.Logpdf.time_logpdf"
+    for kind in ("compare", "scaling", "history"):
+        for fmt in ("png", "svg"):
+            assert (out / f"{kind}-{stem}.{fmt}").stat().st_size > 5000, f"{kind} {fmt} missing or empty"
+    import matplotlib.image
+
+    image = matplotlib.image.imread(out / f"compare-{stem}.png")
+    assert image.shape[0] > 200 and image.shape[1] > 400
+    svg = (out / f"scaling-{stem}.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "numpy/cpu/64b" in svg
+
+    md = (out / "case-study.md").read_text()
+    # The numbers are the stored ones: the reference median and a speed-up computed from two stored medians.
+    numpy64 = _raw_value(asv_run.results, ("numpy", "cpu", "64b", 100))
+    jax64 = _raw_value(asv_run.results, ("jax", "cpu", "64b", 100))
+    assert f"| n_bins=100 | numpy/cpu/64b | {report.format_value(numpy64, 'seconds')} |" in md
+    assert f"{numpy64 / jax64:.2f}×" in md
+    # 12 combinations ran; numpy on a gpu (and everything unselected) is n/a, nothing failed.
+    assert "12 measured" in md and "0 failed" in md
+    assert f"`{asv_run.commit[:8]}`" in md
+    # Scaling: a slope per configuration, and it agrees with a fit done here from the stored values.
+    sizes = [1, 10, 100]
+    values = [_raw_value(asv_run.results, ("numpy", "cpu", "64b", n)) for n in sizes]
+    slope = report.fit_slope(sizes, values)
+    expected = (math.log(values[2]) - math.log(values[0])) / math.log(100)  # endpoints: rough check of the fit
+    assert abs(slope - expected) < 0.5
+    assert f"| numpy/cpu/64b | 1–100 | {slope:.2f} |" in md
+    for section in ("## Machines and environments", "## What was measured and how", "## Backends compared",
+                    "## Scaling with model size", "## History over commits", "## Findings"):
+        assert section in md
+    assert "No `track_` results" in md
+    assert "No TPU run was made" in md
+    csv_lines = (out / "measurements.csv").read_text().splitlines()
+    assert sum(",ok," in line for line in csv_lines) == 12
+
+
+def test_failed_results_and_a_second_machine_do_not_break_the_report(asv_run, tmp_path):
+    """asv writes null for a failed combination; a second machine's files sit beside the first's."""
+    results = tmp_path / "results"
+    shutil.copytree(asv_run.results, results)
+    second = results / "other-box"
+    shutil.copytree(results / "ci", second)
+    machine = json.loads((second / "machine.json").read_text())
+    machine["machine"] = "other-box"
+    (second / "machine.json").write_text(json.dumps(machine))
+    (file,) = [p for p in second.glob("*.json") if p.name != "machine.json"]
+    data = json.loads(file.read_text())
+    data["params"]["machine"] = "other-box"
+    row = data["results"]["synthetic_models.Logpdf.time_logpdf"]
+    result = row[data["result_columns"].index("result")]
+    failed_at = next(i for i, v in enumerate(result) if v is not None and not (isinstance(v, float) and math.isnan(v)))
+    result[failed_at] = None
+    file.write_text(json.dumps(data))
+
+    out = tmp_path / "report"
+    target = report.build_report(results, out)
+    md = target.read_text()
+    assert "1 failed" in md and "### Failed combinations" in md
+    assert "| other-box |" in md and "| ci |" in md
+    assert (out / "compare-other-box-synthetic_models.Logpdf.time_logpdf.png").is_file()
+
+
+def test_report_rejects_bad_input_with_one_line(tmp_path):
+    proc = _cli("report", str(tmp_path / "nope"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
+    (tmp_path / "empty").mkdir()
+    proc = _cli("report", str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "run asv first" in proc.stderr
+
+
+def test_profile_of_a_logpdf_and_the_report_shows_it(asv_run, tmp_path):
+    out = tmp_path / "report"
+    proc = _cli("profile", "synthetic:10", "--backend", "numpy", "--step", "logpdf", "--out",
+                str(out / "profiles" / "numpy-logpdf"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    where = out / "profiles" / "numpy-logpdf"
+    summary = json.loads((where / "profile.json").read_text())
+    names = [row["function"] for row in summary["top_cumulative"]]
+    # pyhf's own logpdf is on the profiled path, once per step call.
+    (logpdf,) = [row for row in summary["top_cumulative"] if row["function"].startswith("pyhf/pdf.py") and
+                 row["function"].endswith("(logpdf)")]
+    assert logpdf["ncalls_per_call"] == 1.0
+    assert any("expected_data" in n for n in names)
+    assert summary["profiled_calls"] >= 1
+    assert "Ordered by: cumulative time" in (where / "profile.txt").read_text()
+    assert "<svg" in (where / "flamegraph.svg").read_text()[:500]
+    md = report.build_report(asv_run.results, out).read_text()
+    assert "## Profiles" in md and "pyhf/pdf.py" in md and "flamegraph.svg" in md
+
+    bad = _cli("profile", "synthetic:10", "--backend", "numpy", "--step", "nope", "--out", str(tmp_path / "p"))
+    assert bad.returncode == 2 and "unknown step 'nope'" in bad.stderr
+    bad = _cli("profile", "synthetic:x", "--backend", "numpy", "--out", str(tmp_path / "p"))
+    assert bad.returncode == 2 and "synthetic:N" in bad.stderr
+
+
+def test_noise_finds_the_changed_combination(asv_run, tmp_path):
+    """Two copies of a real result file, one combination 1.5x slower in B: the study must name it."""
+    (file,) = [p for p in asv_run.results.glob("ci/*.json") if p.name != "machine.json"]
+    data = json.loads(file.read_text())
+    row = data["results"]["synthetic_models.Logpdf.time_logpdf"]
+    result = row[data["result_columns"].index("result")]
+    changed = next(i for i, v in enumerate(result) if v is not None and not math.isnan(v))
+    result[changed] *= 1.5
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps(data))
+
+    study = noise.study(noise.load_side(file), noise.load_side(b))
+    assert study["pairs"] == 12 and study["matched"] == "same commit and environment"
+    assert study["worst_deviation"] == pytest.approx(0.5)
+    assert study["largest_slowdown_ratio"] == pytest.approx(1.5)
+    assert study["median_deviation"] == 0
+    proc = _cli("noise", str(file), str(b), "--json", str(tmp_path / "noise.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert "worst 0.500" in proc.stdout
+    assert json.loads((tmp_path / "noise.json").read_text())["pairs"] == 12
+    bad = _cli("noise", str(file), str(tmp_path / "missing.json"))
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
