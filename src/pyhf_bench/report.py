@@ -209,7 +209,7 @@ def _measurements(machine: str, result, benchmarks: dict) -> list[Measurement]:
                     commit=result.commit_hash,
                     date_ms=result.date,
                     env_name=result.env_name or "",
-                    env_params=dict(result.params or {}),
+                    env_params=dict(result.params or {}, env_vars=dict(result.env_vars or {})),
                     benchmark=key,
                     kind=kind,
                     unit=unit,
@@ -612,11 +612,12 @@ def _method_section(rs: ResultSet) -> list[str]:
     rows = []
     for name in present:
         meta = rs.benchmarks.get(name, {})
-        rows.append([f"`{name}`", meta.get("type", "?"), meta.get("number", "?") or "auto",
-                     meta.get("repeat", "?") or "auto", meta.get("rounds", "?"), meta.get("warmup_time", "?"),
-                     meta.get("timeout", "?")])
+        rows.append([f"`{name}`", meta.get("type", "?"), meta.get("number", "default") or "auto",
+                     meta.get("repeat", "default") or "auto", meta.get("rounds", "default"),
+                     meta.get("warmup_time", "default"), meta.get("timeout", "default")])
     lines += [_table(["benchmark", "type", "number", "repeat", "rounds", "warmup_time", "timeout (s)"], rows), ""]
-    lines += ["`number`/`repeat` 0 means asv chooses them (enough calls per sample for `sample_time`).", ""]
+    lines += ["`number`/`repeat` 0 (auto) means asv chooses them (enough calls per sample for `sample_time`); "
+              "a `repeat` triple is (min samples, max samples, max seconds) per round; default: asv's own.", ""]
     return lines
 
 
@@ -752,7 +753,7 @@ def _comparison_block(machine, bench, rows, path, out, findings) -> list[str]:
         worst = max(cells, key=lambda m: m.value)
         idx = {id(m): i for i, m in enumerate(rows)}
         factor = factors.get(idx[id(best)])
-        text = (f"`{bench}` ({_problem_label(problem)}, {machine}): fastest is {_label(best.config())} at "
+        text = (f"`{bench}` ({_problem_label(problem) + ', ' if problem else ''}{machine}): fastest is {_label(best.config())} at "
                 f"{format_value(best.value, unit)}, slowest {_label(worst.config())} at {format_value(worst.value, unit)} "
                 f"({worst.value / best.value:.1f}× apart)")
         if factor is not None and _label(best.config()) != "numpy/cpu/64b":

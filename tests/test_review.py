@@ -1,0 +1,63 @@
+"""The pull-request regression check catches a real slowdown and passes a no-op (`pyhf-bench review-proof`).
+
+Real parts throughout: an offline pyhf history with two branch commits, a real
+asv virtualenv (numpy/scipy pins of the modern era) into which asv builds and
+installs pyhf from each commit, and the same `asv continuous --factor F` the
+workflow runs. One trial per branch keeps it to a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pyhf_bench import review
+
+from .conftest import ROOT
+
+
+def test_slow_branch_source_is_real_code_and_the_noop_only_a_comment():
+    import inspect
+
+    import pyhf.pdf
+
+    original = inspect.getsource(pyhf.pdf)  # the installed pyhf 0.7.6: the base of the branches
+    slow = review.slow_pdf_source(original)
+    assert slow.count("self.modifiers_appliers[k].apply(pars) for k in self._factor_mods") == 2
+    assert "sleep" not in slow
+    noop = review.noop_pdf_source(original)
+    assert [line for line in noop.splitlines() if not line.startswith("#")] == \
+        [line for line in original.splitlines() if not line.startswith("#")]
+
+
+@pytest.mark.integration
+def test_review_proof_flags_the_slow_commit_and_not_the_noop(tmp_path):
+    summary_file = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "review-proof", "--repeats", "1", "--work", str(tmp_path / "work"),
+         "--json", str(summary_file), "--config", str(ROOT / "asv.conf.json")],
+        capture_output=True, text=True, timeout=1500, cwd=ROOT,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    logs = "\n".join(p.read_text()[-2500:] for p in sorted((tmp_path / "work").glob("continuous-*.log")))
+    assert summary_file.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(summary_file.read_text())
+    slow, noop = (next(t for t in summary["trials"] if t["branch"] == b) for b in (review.SLOW_BRANCH, review.NOOP_BRANCH))
+    # The slowed commit: asv continuous exits 1 and its measured ratio is above the factor.
+    assert slow["exit_code"] == 1 and slow["ratio"] > review.DEFAULT_FACTOR, logs
+    # The no-op: exit 0, nothing listed as slower.
+    assert noop["exit_code"] == 0 and noop["ratio"] < review.DEFAULT_FACTOR, logs
+    assert summary["false_negatives"] == 0 and summary["false_positives"] == 0
+    assert proc.returncode == 0
+    slow_log = (tmp_path / "work" / "continuous-slow-logpdf-1.log").read_text()
+    assert "PERFORMANCE DECREASED" in slow_log or "SOME BENCHMARKS HAVE CHANGED SIGNIFICANTLY" in slow_log
+
+
+def test_review_proof_rejects_bad_arguments():
+    proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "review-proof", "--factor", "0.9"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "--factor 0.9" in proc.stderr
