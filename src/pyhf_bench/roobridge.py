@@ -1273,7 +1273,8 @@ def compare(
         },
         "export_directory": str(Path(export_directory).resolve()) if export_directory else None,
         "quantities": entries,
-        "passed": all(e["passed"] for e in entries),
+        # Minuit2 status 0 (converged) or 1 (converged, covariance forced positive definite).
+        "passed": all(e["passed"] for e in entries) and all(v in (0, 1) for v in root_result["minuit_status"].values()),
     }
 
 
