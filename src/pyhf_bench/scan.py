@@ -350,7 +350,7 @@ def point_task(settings: ScanSettings, patch: str) -> dict:
 class Point:
     patch: str
     masses: list[float] | None
-    status: str  # "ok" or "failed"
+    status: str  # "ok", "failed", or "pending" (not finished yet, in a checkpoint)
     cls_obs: float | None = None
     cls_exp: list[float] | None = None  # -2, -1, 0, +1, +2 sigma
     seconds: dict = field(default_factory=dict)
@@ -374,12 +374,16 @@ class ScanResult:
 
     @property
     def failed(self) -> list[Point]:
-        return [p for p in self.points if p.status != "ok"]
+        return [p for p in self.points if p.status == "failed"]
+
+    @property
+    def done(self) -> list[Point]:
+        return [p for p in self.points if p.status == "ok"]
 
     @property
     def throughput(self) -> float:
-        done = len(self.points) - len(self.failed)
-        return done / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        """Successful points per second of wall time."""
+        return len(self.done) / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
     def totals(self) -> dict:
         """Seconds per phase summed over the points (across workers: CPU-side work, not wall time)."""
@@ -405,6 +409,7 @@ class ScanResult:
             "workers": self.workers,
             "points_total": len(self.points),
             "points_failed": [p.patch for p in self.failed],
+            "points_pending": [p.patch for p in self.points if p.status == "pending"],
             "wall_seconds": self.wall_seconds,
             "cluster_seconds": self.cluster_seconds,
             "throughput_points_per_second": self.throughput,
@@ -450,7 +455,7 @@ def _record(point: Point, outcome: dict) -> None:
     point.cpu_seconds = outcome["cpu_seconds"]
 
 
-def _scan_serial(settings: ScanSettings, points: dict[str, Point], progress: _Progress) -> None:
+def _scan_serial(settings: ScanSettings, points: dict[str, Point], progress: _Progress, on_point) -> None:
     failed = 0
     for patch, point in points.items():
         while point.attempts < ATTEMPTS:
@@ -463,11 +468,13 @@ def _scan_serial(settings: ScanSettings, points: dict[str, Point], progress: _Pr
             except Exception as exc:  # noqa: BLE001 - any failure of one point is recorded, never fatal
                 point.errors.append(_describe(exc))
         if point.status != "ok":
+            point.status = "failed"
             failed += 1
         progress.advance(failed)
+        on_point()
 
 
-def _scan_dask(client, settings: ScanSettings, points: dict[str, Point], progress: _Progress) -> None:
+def _scan_dask(client, settings: ScanSettings, points: dict[str, Point], progress: _Progress, on_point) -> None:
     from distributed import as_completed
 
     def submit(patch: str):
@@ -499,9 +506,11 @@ def _scan_dask(client, settings: ScanSettings, points: dict[str, Point], progres
                 futures[retry] = patch
                 pending.add(retry)
                 continue
+            point.status = "failed"
             failed += 1
         future.release()
         progress.advance(failed)
+        on_point()
 
 
 @contextlib.contextmanager
@@ -554,45 +563,64 @@ def run_scan(
     client=None,
     progress: bool = False,
     connect_timeout: float = CONNECT_TIMEOUT,
+    checkpoint=None,
+    checkpoint_seconds: float = 60.0,
 ) -> ScanResult:
-    """Scan *patches*: serially (``workers=0``, no *scheduler*), on a new LocalCluster, at *scheduler*, or on *client*."""
+    """Scan *patches*: serially (``workers=0``, no *scheduler*), on a new LocalCluster, at *scheduler*, or on *client*.
+
+    *checkpoint*, if given, is called with the result so far (unfinished points
+    ``pending``) at most every *checkpoint_seconds*: a long grid that is
+    interrupted keeps the points it finished.
+    """
     from . import likelihoods
 
     if not patches:
         raise UserError("no patches to scan")
     axes, masses = mass_points(settings.name, settings.region, patches)
-    points = {p: Point(patch=p, masses=masses.get(p), status="failed") for p in patches}
-    analysis = likelihoods.entry(settings.name).analysis
+    points = {p: Point(patch=p, masses=masses.get(p), status="pending") for p in patches}
+    common = dict(settings=settings, points=points, axes=axes, analysis=likelihoods.entry(settings.name).analysis,
+                  workers=workers, scheduler=scheduler, progress=progress,
+                  checkpoint=checkpoint, checkpoint_seconds=checkpoint_seconds)
     if client is None and (workers or scheduler):
         start = time.perf_counter()
         with dask_client(workers, scheduler, connect_timeout) as new_client:
-            cluster_seconds = time.perf_counter() - start
-            return _run(settings, points, axes, analysis, new_client, workers, scheduler, cluster_seconds, progress)
-    return _run(settings, points, axes, analysis, client, workers, scheduler, 0.0, progress)
+            return _run(client=new_client, cluster_seconds=time.perf_counter() - start, **common)
+    return _run(client=client, cluster_seconds=0.0, **common)
 
 
-def _run(settings, points, axes, analysis, client, workers, scheduler, cluster_seconds, progress) -> ScanResult:
+def _run(settings, points, axes, analysis, client, workers, scheduler, cluster_seconds, progress,
+         checkpoint, checkpoint_seconds) -> ScanResult:
     if client is None:
         mode, n_workers = "serial", 0
     else:
-        n_workers = len(client.scheduler_info(n_workers=-1)["workers"]) if scheduler else workers
+        n_workers = len(client.scheduler_info()["workers"]) if scheduler else workers
         mode = scheduler or f"LocalCluster({n_workers})"
-    bar = _Progress(len(points), progress, f"{settings.key} {settings.backend} {mode}")
-    start = time.perf_counter()
-    try:
-        if client is None:
-            _scan_serial(settings, points, bar)
-        else:
-            _scan_dask(client, settings, points, bar)
-    finally:
-        bar.close()
-    wall = time.perf_counter() - start
     pyhf_version = None
     with contextlib.suppress(ImportError):
         import pyhf
 
         pyhf_version = pyhf.__version__
-    return ScanResult(settings, analysis, axes, list(points.values()), mode, n_workers, wall, cluster_seconds, pyhf_version)
+    bar = _Progress(len(points), progress, f"{settings.key} {settings.backend} {mode}")
+    start = time.perf_counter()
+    last = [start]
+
+    def snapshot() -> ScanResult:
+        wall = time.perf_counter() - start
+        return ScanResult(settings, analysis, axes, list(points.values()), mode, n_workers, wall, cluster_seconds, pyhf_version)
+
+    def on_point() -> None:
+        if checkpoint is not None and time.perf_counter() - last[0] >= checkpoint_seconds:
+            checkpoint(snapshot())
+            last[0] = time.perf_counter()
+
+    try:
+        if client is None:
+            _scan_serial(settings, points, bar, on_point)
+        else:
+            _scan_dask(client, settings, points, bar, on_point)
+    finally:
+        bar.close()
+    return snapshot()
 
 
 # --------------------------------------------------------------------------- output
@@ -636,8 +664,11 @@ def plot_slice(result: ScanResult) -> tuple[list[Point], str]:
     return chosen, text
 
 
-def plot_contour(result: ScanResult, path: Path) -> None:
-    """The mass plane with the observed and expected CLs = 0.05 contours and the expected +-1 sigma band, as PNG."""
+def plot_contour(result: ScanResult, path: Path) -> dict:
+    """The mass plane with the observed and expected CLs = 0.05 contours and the expected +-1 sigma band, as PNG.
+
+    Returns how many line segments each contour has (0: the grid never crosses CLs = 0.05 there).
+    """
     import math
 
     import matplotlib
@@ -673,10 +704,13 @@ def plot_contour(result: ScanResult, path: Path) -> None:
     tri = mtri.Triangulation(x, y)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
+    drawn = {"observed": 0, "expected": 0, "band": 0}
     if min(band) < 0:
-        ax.tricontourf(tri, band, levels=[min(band) - 1.0, 0.0], colors=["#f5d800"], alpha=0.6)
-    ax.tricontour(tri, median, levels=[level], colors="black", linestyles="dashed", linewidths=1.5)
-    ax.tricontour(tri, obs, levels=[level], colors="#c40000", linestyles="solid", linewidths=2.0)
+        filled = ax.tricontourf(tri, band, levels=[min(band) - 1.0, 0.0], colors=["#f5d800"], alpha=0.6)
+        drawn["band"] = len(filled.allsegs[0])
+    expected = ax.tricontour(tri, median, levels=[level], colors="black", linestyles="dashed", linewidths=1.5)
+    observed = ax.tricontour(tri, obs, levels=[level], colors="#c40000", linestyles="solid", linewidths=2.0)
+    drawn["expected"], drawn["observed"] = len(expected.allsegs[0]), len(observed.allsegs[0])
     ax.scatter(x, y, s=6, c="0.55", zorder=3, linewidths=0)
     failed = [p for p in result.failed if p.masses is not None]
     if failed:
@@ -704,6 +738,7 @@ def plot_contour(result: ScanResult, path: Path) -> None:
     plt.close(fig)
     with atomic_file(path, "wb") as out:
         out.write(buffer.getvalue())
+    return drawn
 
 
 def write_outputs(result: ScanResult, out_dir: Path, plot: bool = True) -> dict[str, Path]:
@@ -748,6 +783,8 @@ def _cmd_scan(args) -> int:
     result = run_scan(
         settings, patches, workers=args.workers, scheduler=args.scheduler,
         progress=not args.no_progress, connect_timeout=args.connect_timeout,
+        # The tables so far, rewritten whole every minute: an interrupted grid keeps its finished points.
+        checkpoint=lambda partial: write_outputs(partial, out, plot=False),
     )
     plot = len(plot_slice(result)[0]) >= 3 and len(result.axes) >= 2
     paths = write_outputs(result, out, plot=plot)

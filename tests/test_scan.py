@@ -1,0 +1,261 @@
+"""Signal-grid scans: serial and Dask agree, a failing point is retried once and reported, bad schedulers, outputs.
+
+The Dask tests run a real ``LocalCluster`` of two single-threaded worker
+processes (shared by the module: starting one costs seconds).  The grid that
+fails on purpose is a user-registered likelihood built here from a synthetic
+model; the agreement test also runs two points of the published sbottom grid.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyhf_bench import UserError, scan
+from pyhf_bench.synthetic import make_workspace
+
+from .conftest import ROOT
+
+MIRROR = Path(os.environ.get("PYHF_BENCH_DATA") or ROOT.parent / "shared" / "likelihoods")
+needs_mirror = pytest.mark.skipif(
+    not (MIRROR / "SHA256SUMS").is_file(), reason=f"the offline likelihood mirror is not at {MIRROR}"
+)
+#: A signal so large that SLSQP's constraints become incompatible: pyhf raises FailedMinimization.
+DIVERGENT_SIGNAL = 1e9
+BAD_PATCH = "grid_450_50"
+
+
+def _grid_files(folder: Path) -> None:
+    """A background-only workspace and a patchset of signals over a (mn2, mn1) mass plane.
+
+    The signal falls with mn2 and the mass splitting, so CLs crosses 0.05
+    inside the grid; one patch (BAD_PATCH) carries a divergent signal.
+    """
+    import pyhf
+
+    workspace = make_workspace(4)
+    signals = {c["name"]: next(s for s in c["samples"] if s["name"] == "signal") for c in workspace["channels"]}
+    bkgonly = json.loads(json.dumps(workspace))
+    for channel in bkgonly["channels"]:
+        channel["samples"] = [s for s in channel["samples"] if s["name"] != "signal"]
+    patches = []
+    for mn2 in range(200, 801, 100):
+        for mn1 in (0, 100, 200):
+            scale = 4.0 * math.exp(-(mn2 - 200) / 180.0) * (1.0 - mn1 / (mn2 + 200.0))
+            patches.append(((mn2, mn1), scale))
+    patches.append(((450, 50), None))
+    ops_list = []
+    for (mn2, mn1), scale in patches:
+        ops = []
+        for index, channel in enumerate(bkgonly["channels"]):
+            sample = json.loads(json.dumps(signals[channel["name"]]))
+            if scale is None:
+                sample["data"] = [DIVERGENT_SIGNAL] * len(sample["data"])
+            else:
+                sample["data"] = [x * scale for x in sample["data"]]
+            ops.append({"op": "add", "path": f"/channels/{index}/samples/0", "value": sample})
+        ops_list.append({"metadata": {"name": f"grid_{mn2}_{mn1}", "values": [mn2, mn1]}, "patch": ops})
+    patchset = {
+        "metadata": {
+            "description": "synthetic signal grid",
+            "digests": {"sha256": pyhf.utils.digest(bkgonly)},
+            "labels": ["mn2", "mn1"],
+            "references": {"hepdata": "ins0000000"},
+        },
+        "patches": ops_list,
+        "version": "1.0.0",
+    }
+    (folder / "BkgOnly.json").write_text(json.dumps(bkgonly))
+    (folder / "patchset.json").write_text(json.dumps(patchset))
+
+
+@pytest.fixture
+def grid(tmp_path, monkeypatch):
+    """The user-registered grid ``my-grid`` (region SR); returns the registry file."""
+    folder = tmp_path / "grid"
+    folder.mkdir()
+    _grid_files(folder)
+    registry = tmp_path / "likelihoods.json"
+    registry.write_text(json.dumps({"likelihoods": {"my-grid": {
+        "analysis": "Synthetic grid search",
+        "directory": str(folder),
+        "regions": {"SR": {"workspace": "BkgOnly.json", "patchset": "patchset.json", "default_patch": "grid_200_0"}},
+    }}}))
+    monkeypatch.setenv("PYHF_BENCH_REGISTRY", str(registry))
+    return registry
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A real LocalCluster: two worker processes, one thread each."""
+    with scan.dask_client(workers=2) as dask_client:
+        yield dask_client
+
+
+def _good_patches() -> list[str]:
+    return [p for p in scan.grid_patches("my-grid", "SR") if p != BAD_PATCH]
+
+
+def _assert_same_cls(serial: scan.ScanResult, distributed: scan.ScanResult) -> None:
+    assert [p.patch for p in serial.points] == [p.patch for p in distributed.points]
+    for a, b in zip(serial.points, distributed.points):
+        assert a.status == b.status == "ok", (a, b)
+        assert abs(a.cls_obs - b.cls_obs) <= 1e-8, (a.patch, a.cls_obs, b.cls_obs)
+        assert all(abs(x - y) <= 1e-8 for x, y in zip(a.cls_exp, b.cls_exp)), (a.patch, a.cls_exp, b.cls_exp)
+        assert len(b.cls_exp) == 5 and b.cls_exp == sorted(b.cls_exp)
+
+
+# --------------------------------------------------------------------------- serial and Dask agree
+
+
+def test_serial_and_two_workers_agree_and_workers_load_once(grid, client):
+    settings = scan.ScanSettings.create("my-grid")
+    patches = _good_patches()
+    serial = scan.run_scan(settings, patches)
+    distributed = scan.run_scan(settings, patches, client=client, workers=2)
+    _assert_same_cls(serial, distributed)
+    assert serial.mode == "serial" and distributed.mode == "LocalCluster(2)"
+    # Both workers took points; each read the workspace and activated the backend once.
+    workers = {p.worker for p in distributed.points}
+    assert len(workers) == 2, workers
+    for worker in workers:
+        paid = [p.patch for p in distributed.points if p.worker == worker and p.seconds["setup"] > 0]
+        assert len(paid) == 1, (worker, paid)
+    # Masses come from the patchset metadata, in its label order.
+    assert distributed.axes == ["mn2", "mn1"]
+    assert next(p for p in distributed.points if p.patch == "grid_300_100").masses == [300.0, 100.0]
+    totals = distributed.totals()
+    assert totals["fit"] > 0 and totals["build"] > 0 and totals["load"] > 0 and totals["jit"] == 0.0  # numpy: no JIT
+    assert distributed.throughput > 0
+
+
+@needs_mirror
+def test_sbottom_points_agree_serial_and_on_dask(client, monkeypatch):
+    monkeypatch.setenv("PYHF_BENCH_DATA", str(MIRROR))
+    settings = scan.ScanSettings.create("sbottom", "RegionA")
+    patches = scan.grid_patches("sbottom", "RegionA", "sbottom_1300_205_60,sbottom_1000_205_60")
+    serial = scan.run_scan(settings, patches)
+    distributed = scan.run_scan(settings, patches, client=client, workers=2)
+    _assert_same_cls(serial, distributed)
+    from pyhf_bench import likelihoods
+
+    reference = likelihoods.entry("sbottom").regions["RegionA"]["reference"]
+    default = next(p for p in distributed.points if p.patch == "sbottom_1300_205_60")
+    assert abs(default.cls_obs - reference["cls_obs"]) / reference["cls_obs"] <= 1e-6
+    assert default.masses == [1300.0, 205.0, 60.0]
+
+
+# --------------------------------------------------------------------------- a failing point
+
+
+def test_a_failing_point_is_retried_once_and_reported_by_name(grid, client):
+    settings = scan.ScanSettings.create("my-grid")
+    patches = scan.grid_patches("my-grid", "SR", "grid_[2-4]*")
+    assert BAD_PATCH in patches and len(patches) == 10
+    for result in (scan.run_scan(settings, patches, client=client, workers=2), scan.run_scan(settings, patches)):
+        bad = next(p for p in result.points if p.patch == BAD_PATCH)
+        assert bad.status == "failed" and bad.attempts == 2 and bad.cls_obs is None
+        assert len(bad.errors) == 2 and all("FailedMinimization" in e for e in bad.errors), bad.errors
+        others = [p for p in result.points if p.patch != BAD_PATCH]
+        assert all(p.status == "ok" and p.attempts == 1 and 0 < p.cls_obs <= 1 for p in others)
+        assert [p.patch for p in result.failed] == [BAD_PATCH]
+        assert result.to_json()["points_failed"] == [BAD_PATCH]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _cli(*args, env=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "scan", *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+    )
+
+
+def test_unreachable_scheduler_is_one_clear_error_and_writes_nothing(grid, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "points.json").write_text('{"earlier": "results"}')
+    proc = _cli("my-grid", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "2", "--out", str(out), "--no-progress",
+                env={"PYHF_BENCH_REGISTRY": str(grid)})
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip()
+    assert line.count("\n") == 0, line
+    assert "cannot connect to the Dask scheduler at tcp://127.0.0.1:9 within 2 s" in line
+    assert sorted(p.name for p in out.iterdir()) == ["points.json"]
+    assert json.loads((out / "points.json").read_text()) == {"earlier": "results"}
+    with pytest.raises(UserError, match="is not a scheduler address"):
+        with scan.dask_client(scheduler="not an address"):
+            pass
+
+
+def test_patch_subsets():
+    names = ["sbottom_1000_131_1", "sbottom_1100_205_60", "sbottom_1200_205_60", "sbottom_900_205_60"]
+    assert scan.select_patches(names, "first:2") == names[:2]
+    assert scan.select_patches(names, "sbottom_1[0-1]*") == names[:2]
+    assert scan.select_patches(names, "sbottom_900_205_60, sbottom_1000_131_1") == [names[0], names[3]]
+    assert scan.select_patches(names, None) == names
+    with pytest.raises(UserError, match="'first:N' needs a positive whole number"):
+        scan.select_patches(names, "first:0")
+    with pytest.raises(UserError, match="'sbottom_1_2_3' matches no patch"):
+        scan.select_patches(names, "sbottom_1_2_3")
+    with pytest.raises(UserError, match="background-only"):
+        scan.select_patches([], None)
+
+
+def test_masses_from_patch_names():
+    axes, masses = scan.mass_points("sbottom", "RegionA", ["sbottom_1300_205_60", "odd_name"])
+    assert axes == ["m_sbottom", "m_chi02", "m_chi01"] and masses == {"sbottom_1300_205_60": [1300.0, 205.0, 60.0]}
+    axes, masses = scan.mass_points("1Lbb", "all", ["C1N2_Wh_hbb_550_200"])
+    assert axes == ["m_chi1pm_chi02", "m_chi01"] and masses == {"C1N2_Wh_hbb_550_200": [550.0, 200.0]}
+
+
+def test_compile_clock_counts_nested_spans_once():
+    clock = scan._CompileClock()
+    clock.spans = [(1.0, 3.0), (1.5, 2.0), (2.5, 4.0), (10.0, 11.0), (0.0, 0.5)]
+    assert clock.seconds(1.0, 5.0) == pytest.approx(3.0)  # [1, 4]: the nested and overlapping spans once
+    assert clock.seconds(9.0, 10.5) == pytest.approx(0.5)  # a span cut by the window's end
+
+
+# --------------------------------------------------------------------------- the files
+
+
+def test_cli_writes_the_tables_and_the_contour_plot(grid, tmp_path):
+    out = tmp_path / "out"
+    proc = _cli("my-grid", "--out", str(out), env={"PYHF_BENCH_REGISTRY": str(grid)})
+    assert proc.returncode == 1, proc.stderr  # one point failed: reported, the rest written
+    assert f"point {BAD_PATCH} failed after 2 attempts: FailedMinimization" in proc.stderr
+    assert "my-grid/SR numpy serial" in proc.stderr and "22/22" in proc.stderr  # the progress bar
+    summary = json.loads(proc.stdout)
+    assert summary["points"] == 22 and summary["failed"] == [BAD_PATCH]
+    assert sorted(p.name for p in out.iterdir()) == ["contour.png", "points.csv", "points.json"]
+
+    table = json.loads((out / "points.json").read_text())
+    assert table["likelihood"] == "my-grid/SR" and table["mass_axes"] == ["mn2", "mn1"]
+    assert len(table["points"]) == 22 and table["points_failed"] == [BAD_PATCH]
+    assert set(table["seconds_by_phase"]) == {"setup", "load", "build", "jit", "fit", "total"}
+    rows = list(csv.DictReader((out / "points.csv").open()))
+    assert len(rows) == 22
+    by_patch = {r["patch"]: r for r in rows}
+    assert by_patch[BAD_PATCH]["status"] == "failed" and by_patch[BAD_PATCH]["cls_obs"] == ""
+    good = by_patch["grid_200_0"]
+    assert (good["mn2"], good["mn1"], good["status"]) == ("200", "0", "ok")
+    point = next(p for p in table["points"] if p["patch"] == "grid_200_0")
+    assert float(good["cls_obs"]) == point["cls_obs"]  # the CSV keeps every digit
+    assert (out / "contour.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_contour_crosses_the_grid(grid, tmp_path):
+    settings = scan.ScanSettings.create("my-grid")
+    result = scan.run_scan(settings, _good_patches())
+    cls = {tuple(p.masses): p.cls_obs for p in result.points}
+    assert cls[(200.0, 0.0)] < scan.EXCLUSION_CLS < cls[(800.0, 200.0)], cls  # the grid spans the exclusion
+    drawn = scan.plot_contour(result, tmp_path / "contour.png")
+    assert drawn["observed"] >= 1 and drawn["expected"] >= 1 and drawn["band"] >= 1, drawn
