@@ -9,12 +9,13 @@ timed step once (JIT compilation and first-call caches are never timed).
 
 Tiers: the quick tier is the registry's ``quick`` regions (sbottom RegionA with
 its default patch, staus combined background-only) plus every user-registered
-region, on the CPU at 64b; the full tier is everything.
+region, on the CPU at 64b (upper limits and toys: user-registered regions
+only); the full tier is everything.
 """
 
 from pyhf_bench import UserError
 from pyhf_bench.inference import Problem
-from pyhf_bench.likelihoods import all_keys, load_key, quick_keys
+from pyhf_bench.likelihoods import all_keys, load_key, quick_keys, user_keys
 from pyhf_bench.support import (
     OPTIMIZERS,
     BackendBenchmark,
@@ -28,6 +29,9 @@ from pyhf_bench.support import (
 
 LIKELIHOODS = all_keys()
 QUICK = quick_keys()
+#: The expensive steps (upper-limit scans, toys) are in the quick tier only for
+#: likelihoods you registered yourself, which are usually what you want to try.
+USER = user_keys()
 
 
 class _PublishedBenchmark(BackendBenchmark):
@@ -152,7 +156,7 @@ class UpperLimit(_PublishedBenchmark):
     """Observed and expected 95% CL upper limits from an 11-point CLs scan."""
 
     needs_signal = True
-    quick = {"likelihood": ()}  # 11 hypotests per call: full tier only
+    quick = {"likelihood": USER, "device": ("cpu",), "precision": ("64b",)}  # 11 hypotests per call
 
     def setup(self, cache, likelihood, backend, device, precision):
         self.setup_likelihood(cache, likelihood, backend, device, precision)
@@ -167,7 +171,7 @@ class ToyHypotest(_PublishedBenchmark):
 
     params = _PublishedBenchmark.params + [[100, 1000]]
     param_names = _PublishedBenchmark.param_names + ["ntoys"]
-    quick = {"likelihood": ()}  # thousands of fits per call: full tier only
+    quick = {"likelihood": USER, "device": ("cpu",), "precision": ("64b",), "ntoys": (100,)}  # 4 fits per toy
     needs_signal = True
     repeat = (1, 3, 60.0)
     timeout = 7200

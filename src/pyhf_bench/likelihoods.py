@@ -217,10 +217,14 @@ def all_keys() -> list[str]:
     return [key(e.name, region) for e in registry().values() for region in e.regions]
 
 
+def user_keys() -> list[str]:
+    """``name/region`` of every user-registered region."""
+    return [key(e.name, r) for e in registry().values() if e.user for r in e.regions]
+
+
 def quick_keys() -> list[str]:
     """The regions of the quick tier, plus every user-registered region (you registered it to benchmark it)."""
-    quick = list(_registry_state()[1])
-    return quick + [key(e.name, r) for e in registry().values() if e.user for r in e.regions]
+    return list(_registry_state()[1]) + user_keys()
 
 
 def has_signal(e: Entry, region: str) -> bool:

@@ -80,6 +80,27 @@ def require_tier(in_quick_tier: bool, what: str) -> None:
         raise Skip(f"{what} is in the full tier only; set {TIER_ENV}=full to run it")
 
 
+BACKENDS_ENV = "PYHF_BENCH_BACKENDS"
+
+
+def selected_backends() -> tuple[str, ...]:
+    """The backends ``PYHF_BENCH_BACKENDS`` (comma-separated) selects; all of them when unset.
+
+    For machines or CI jobs that benchmark a subset: the others skip cheaply,
+    before any framework is imported, and the parameter lists stay fixed.
+    """
+    value = os.environ.get(BACKENDS_ENV, "").strip()
+    if not value:
+        return BACKENDS
+    chosen = tuple(b.strip().lower() for b in value.split(",") if b.strip())
+    for backend in chosen:
+        try:
+            check_choice("backend", backend)
+        except UserError as exc:
+            raise UserError(f"{BACKENDS_ENV}={value!r}: {exc}") from None
+    return chosen
+
+
 # --------------------------------------------------------------------------- pyhf versions and eras
 
 
@@ -505,6 +526,8 @@ def activate(
     for kind, value in (("backend", backend), ("device", device), ("precision", precision), ("optimizer", optimizer)):
         check_choice(kind, value)
     # Cheap skips first: nothing heavy imported yet.
+    if backend not in selected_backends():
+        raise Skip(f"the {backend} backend is not selected ({BACKENDS_ENV}={os.environ.get(BACKENDS_ENV)})")
     if backend == "numpy" and device != "cpu":
         raise Skip("pyhf's numpy backend runs on the CPU only")
     if backend == "pytorch" and device == "tpu":
