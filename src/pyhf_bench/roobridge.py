@@ -573,6 +573,8 @@ def _histogram(ROOT, name: str, values, errors=None, keep: list | None = None):
 
 def _measurement_via_api(ROOT, plan: HistFactoryPlan, keep: list):
     hf = ROOT.RooStats.HistFactory
+    # Histograms stay out of ROOT's current directory: repeated builds reuse the names.
+    ROOT.TH1.AddDirectory(False)
     meas = hf.Measurement(plan.measurement, plan.measurement)
     keep.append(meas)
     meas.SetPOI(plan.poi or _stand_in_poi(plan))
@@ -675,6 +677,7 @@ def build_workspace(
     route: str = "auto",
     xml_directory: str | os.PathLike | None = None,
     check: bool = True,
+    model=None,
 ) -> RootModel:
     """The RooWorkspace of *spec* with pyhf's parameter configuration and interpolation codes applied.
 
@@ -682,12 +685,14 @@ def build_workspace(
     (XML export + ROOT's command; *xml_directory* keeps the files, a temporary
     directory otherwise) or ``"auto"`` (hist2workspace when on PATH).
     With *check*, both NLLs are compared at a few parameter points and a
-    mismatch raises UserError (see :func:`check_model_equivalence`).
+    mismatch raises UserError (see :func:`check_model_equivalence`).  *model*:
+    the pyhf model of *spec* if already built (the benchmarks time ROOT only).
     """
     if route not in ("auto", "pyroot-api", "hist2workspace"):
         raise UserError(f"unknown workspace route {route!r}; choose auto, pyroot-api or hist2workspace")
     plan = plan_histfactory(spec, measurement, modifier_settings)
-    model = pyhf_model(spec, plan)
+    if model is None:  # the pyhf model supplies inits, bounds, fixed flags and auxdata
+        model = pyhf_model(spec, plan)
     ROOT = import_root()
     if route == "auto":
         route = "hist2workspace" if hist2workspace_path() else "pyroot-api"
@@ -1276,6 +1281,77 @@ def compare(
         # Minuit2 status 0 (converged) or 1 (converged, covariance forced positive definite).
         "passed": all(e["passed"] for e in entries) and all(v in (0, 1) for v in root_result["minuit_status"].values()),
     }
+
+
+# --------------------------------------------------------------------------- ROOT peer benchmarks
+
+
+def peer_tier(quick: dict, params: dict, what: str) -> None:
+    """Skip a ROOT peer benchmark outside the selected tier (``support.require_tier``), as the pyhf benchmarks do."""
+    from .support import require_tier
+
+    in_quick = all(params[name] in values for name, values in quick.items())
+    described = ", ".join(f"{name}={params[name]}" for name in quick)
+    require_tier(in_quick, f"{what} with {described}")
+
+
+class RootPeer:
+    """One likelihood in ROOT for ``benchmarks/root_peer.py``: each method is what one timed call does.
+
+    Raises :class:`pyhf_bench.support.Skip` where ROOT is not importable or
+    the evaluation backend is unsupported.  pyhf (numpy) is used once, for
+    the parameter configuration; no timed call runs pyhf.
+    """
+
+    def __init__(self, spec: dict, measurement: str | None, modifier_settings: dict | None, eval_backend: str, options: FitOptions = FitOptions()):
+        from .support import Skip
+
+        check_eval_backend(eval_backend)
+        try:
+            import_root()
+        except UserError as exc:
+            raise Skip(str(exc)) from None
+        reason = eval_backend_support(eval_backend)
+        if reason:
+            raise Skip(reason)
+        _numpy_pyhf(None)
+        self.spec, self.measurement, self.modifier_settings = spec, measurement, modifier_settings
+        self.eval_backend, self.options = eval_backend, options
+        self.plan = plan_histfactory(spec, measurement, modifier_settings)
+        self.model = pyhf_model(spec, self.plan)
+        self.root_model = build_workspace(spec, measurement, modifier_settings, route="pyroot-api", model=self.model)
+        self.nll = RootNLL(self.root_model, eval_backend, offset=options.offset)
+        # Two parameter points to alternate between, so every timed NLL call
+        # evaluates (RooFit caches a value whose parameters did not change).
+        params = self.nll.parameters
+        self.root_model.reset()
+        self._points = [params.snapshot()]
+        for var in params:
+            if not var.isConstant():
+                var.setVal(var.getVal() + 1e-3 * max(abs(var.getVal()), 1e-2))
+        self._points.append(params.snapshot())
+        self.root_model.reset()
+        self._next = 0
+
+    @property
+    def has_poi(self) -> bool:
+        return self.plan.poi is not None
+
+    def build(self) -> RootModel:
+        """Spec -> RooWorkspace with pyhf's configuration applied (HistFactory's MakeModelAndMeasurementFast)."""
+        return build_workspace(self.spec, self.measurement, self.modifier_settings, route="pyroot-api", check=False, model=self.model)
+
+    def nll_value(self) -> float:
+        self.nll.parameters.assign(self._points[self._next])
+        self._next ^= 1
+        return float(self.nll.nll.getVal())
+
+    def fit(self):
+        return self.nll.minimize(self.options)
+
+    def hypotest(self) -> dict:
+        """Best fit, fit at mu=1, Asimov data from the fit at mu=0, both Asimov fits: CLs (as pyhf's hypotest)."""
+        return root_inference(self.root_model, self.eval_backend, self.options)
 
 
 # --------------------------------------------------------------------------- CLI
