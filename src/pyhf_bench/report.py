@@ -44,7 +44,8 @@ from . import UserError
 from .files import atomic_file
 
 #: Parameters that say *how* a step is computed; every other parameter says *what* (model, size, step).
-CONFIG_PARAMS = ("backend", "device", "precision", "optimizer", "evaluation")
+# eval_backend: RooFit's evaluation backend (legacy/cpu/codegen) in benchmarks/root_peer.py.
+CONFIG_PARAMS = ("backend", "device", "precision", "optimizer", "eval_backend")
 #: The configuration every speed-up is relative to.
 REFERENCE = {"backend": "numpy", "device": "cpu", "precision": "64b"}
 #: Parameter whose values are model sizes (the scaling plot's x axis).
