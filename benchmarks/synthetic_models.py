@@ -40,6 +40,13 @@ class ModelBuild(_SyntheticBenchmark):
 class Logpdf(_SyntheticBenchmark):
     """One ``model.logpdf(pars, data)`` evaluation."""
 
+    # The pull-request check (`asv continuous`, see pyhf-bench review-proof) rests on this
+    # benchmark. With asv's defaults (2 rounds of <= 10 samples of ~10 ms) a shared 2-core
+    # machine showed same-code ratios up to 1.45; more, interleaved samples (ABBA rounds
+    # over a few seconds) average out the bursts of other load. Costs ~2 s per combination.
+    rounds = 4
+    repeat = (20, 60, 5.0)
+
     def setup(self, backend, device, precision, n_bins):
         self.setup_problem(backend, device, precision, n_bins)
         self.problem.logpdf()  # warm-up

@@ -13,7 +13,20 @@ from . import UserError
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import envinfo, history, likelihoods, runner
+    from . import (
+        dashboard,
+        envinfo,
+        gpucheck,
+        history,
+        likelihoods,
+        noise,
+        profiling,
+        report,
+        review,
+        roobridge,
+        runner,
+        scan,
+    )
 
     parser = argparse.ArgumentParser(
         prog="pyhf-bench",
@@ -24,6 +37,14 @@ def _build_parser() -> argparse.ArgumentParser:
     envinfo.add_parser(sub)
     runner.add_parser(sub)
     likelihoods.add_parser(sub)
+    gpucheck.add_parser(sub)
+    report.add_parser(sub)
+    review.add_parser(sub)
+    profiling.add_parser(sub)
+    noise.add_parser(sub)
+    dashboard.add_parser(sub)
+    roobridge.add_parser(sub)
+    scan.add_parser(sub)
     return parser
 
 
