@@ -623,7 +623,31 @@ def _run(settings, points, axes, analysis, client, workers, scheduler, cluster_s
     return snapshot()
 
 
+def warm_up(settings: ScanSettings, patch: str, client=None) -> None:
+    """Bring every process of a scan to steady state: backend active, workspace read, one point computed.
+
+    On Dask, *patch* runs once on **every** worker (``Client.run``), so no
+    worker pays its set-up inside a timed scan.  For the benchmarks; a real
+    scan pays set-up once per worker and reports it as ``setup``.
+    """
+    if client is None:
+        point_task(settings, patch)
+    else:
+        client.run(point_task, settings, patch)
+
+
 # --------------------------------------------------------------------------- output
+
+
+def result_from_json(data: dict) -> ScanResult:
+    """A :class:`ScanResult` from the ``points.json`` that :func:`write_outputs` wrote (to re-plot or compare)."""
+    name, _, region = data["likelihood"].partition("/")
+    settings = ScanSettings(name, region, data["backend"], data["device"], data["precision"], data["optimizer"])
+    points = [Point(**point) for point in data["points"]]
+    return ScanResult(
+        settings, data["analysis"], list(data["mass_axes"]), points, data["mode"], data["workers"],
+        data["wall_seconds"], data["cluster_seconds"], data["pyhf"],
+    )
 
 
 def csv_text(result: ScanResult) -> str:
@@ -664,6 +688,16 @@ def plot_slice(result: ScanResult) -> tuple[list[Point], str]:
     return chosen, text
 
 
+def plot_problem(result: ScanResult) -> str | None:
+    """Why no contour can be drawn for *result* (None: it can)."""
+    points, _ = plot_slice(result)
+    if len(result.axes) < 2:
+        return "the points have no two mass axes"
+    if len({p.masses[0] for p in points}) < 2 or len({p.masses[1] for p in points}) < 2 or len(points) < 3:
+        return f"the {len(points)} successful point(s) in the plane do not span it (they lie on a line)"
+    return None
+
+
 def plot_contour(result: ScanResult, path: Path) -> dict:
     """The mass plane with the observed and expected CLs = 0.05 contours and the expected +-1 sigma band, as PNG.
 
@@ -672,6 +706,7 @@ def plot_contour(result: ScanResult, path: Path) -> dict:
     import math
 
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -679,13 +714,11 @@ def plot_contour(result: ScanResult, path: Path) -> dict:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    problem = plot_problem(result)
+    if problem is not None:
+        raise UserError(f"cannot draw a contour: {problem}")
     points, fixed_text = plot_slice(result)
     axes = result.axes
-    if len(axes) < 2 or len(points) < 3:
-        raise UserError(
-            f"cannot draw a contour: {len(points)} successful point(s) with two mass axes "
-            "(need at least 3; the CSV and JSON tables are written)"
-        )
     x = [p.masses[0] for p in points]
     y = [p.masses[1] for p in points]
     level = math.log10(EXCLUSION_CLS)
@@ -698,15 +731,20 @@ def plot_contour(result: ScanResult, path: Path) -> dict:
     median = log_cls(p.cls_exp[2] for p in points)
     minus1 = log_cls(p.cls_exp[1] for p in points)
     plus1 = log_cls(p.cls_exp[3] for p in points)
-    # Inside the +-1 sigma band the -1 sigma CLs is below 0.05 and the +1 sigma CLs above:
-    # max(minus1 - level, level - plus1) < 0 exactly there.
-    band = [max(a - level, level - b) for a, b in zip(minus1, plus1)]
     tri = mtri.Triangulation(x, y)
+    # Inside the +-1 sigma band the -1 sigma CLs is below 0.05 and the +1 sigma CLs above:
+    # max(minus1 - level, level - plus1) < 0 exactly there.  Both are interpolated linearly
+    # on the triangulation first, then combined on a fine regular grid, so the band's edges
+    # are the +-1 sigma contours themselves.
+    grid_x, grid_y = np.meshgrid(np.linspace(min(x), max(x), 300), np.linspace(min(y), max(y), 300))
+    low = mtri.LinearTriInterpolator(tri, minus1)(grid_x, grid_y)
+    high = mtri.LinearTriInterpolator(tri, plus1)(grid_x, grid_y)
+    band = np.ma.maximum(low - level, level - high)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
     drawn = {"observed": 0, "expected": 0, "band": 0}
-    if min(band) < 0:
-        filled = ax.tricontourf(tri, band, levels=[min(band) - 1.0, 0.0], colors=["#f5d800"], alpha=0.6)
+    if band.count() and band.min() < 0:
+        filled = ax.contourf(grid_x, grid_y, band, levels=[band.min() - 1.0, 0.0], colors=["#f5d800"], alpha=0.6)
         drawn["band"] = len(filled.allsegs[0])
     expected = ax.tricontour(tri, median, levels=[level], colors="black", linestyles="dashed", linewidths=1.5)
     observed = ax.tricontour(tri, obs, levels=[level], colors="#c40000", linestyles="solid", linewidths=2.0)
@@ -715,6 +753,9 @@ def plot_contour(result: ScanResult, path: Path) -> dict:
     failed = [p for p in result.failed if p.masses is not None]
     if failed:
         ax.scatter([p.masses[0] for p in failed], [p.masses[1] for p in failed], marker="x", c="red", zorder=4)
+    pad_x, pad_y = 0.03 * (max(x) - min(x)), 0.03 * (max(y) - min(y))  # keep edge points whole
+    ax.set_xlim(min(x) - pad_x, max(x) + pad_x)
+    ax.set_ylim(min(y) - pad_y, max(y) + pad_y)
     ax.set_xlabel(f"${AXIS_TEX.get(axes[0], axes[0])}$ [GeV]")
     ax.set_ylabel(f"${AXIS_TEX.get(axes[1], axes[1])}$ [GeV]")
     s = result.settings
@@ -727,11 +768,9 @@ def plot_contour(result: ScanResult, path: Path) -> dict:
     ]
     if failed:
         handles.append(Line2D([], [], ls="", marker="x", color="red", label=f"failed ({len(failed)})"))
-    ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
-    ax.text(
-        0.99, 0.01, f"pyhf {result.pyhf}, {s.backend}, asymptotic $\\tilde{{q}}_\\mu$, $\\mu$ = 1",
-        transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3",
-    )
+    footnote = f"pyhf {result.pyhf}, {s.backend} {s.precision}, asymptotic $\\tilde{{q}}_\\mu$ at $\\mu$ = 1"
+    ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False, title=footnote, title_fontsize=7,
+              alignment="left")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -786,8 +825,10 @@ def _cmd_scan(args) -> int:
         # The tables so far, rewritten whole every minute: an interrupted grid keeps its finished points.
         checkpoint=lambda partial: write_outputs(partial, out, plot=False),
     )
-    plot = len(plot_slice(result)[0]) >= 3 and len(result.axes) >= 2
-    paths = write_outputs(result, out, plot=plot)
+    problem = plot_problem(result)
+    paths = write_outputs(result, out, plot=problem is None)
+    if problem is not None:
+        print(f"pyhf-bench: no contour plot: {problem}", file=sys.stderr)
     totals = result.totals()
     summary = {
         "likelihood": settings.key,

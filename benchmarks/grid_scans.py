@@ -1,0 +1,148 @@
+"""Whole signal grids: CLs at mu=1 for every signal patch, serially and on a Dask LocalCluster.
+
+What a reinterpretation or a limit-setting campaign runs: for every point of
+a published grid, patch the background-only workspace, build the model and
+run the asymptotic hypotest with the expected band (``pyhf_bench.scan``, the
+code behind ``pyhf-bench scan``).  Model building is part of every point.
+
+Axes: ``grid`` (a likelihood region, optionally a subset of its patches as
+``name/region[SUBSET]``) x backend x device x precision x ``workers`` (0: in
+the benchmark process; N: a LocalCluster of N single-threaded worker
+processes).  ``setup`` starts the cluster and computes one point on every
+worker, so backend activation, reading the background-only workspace and
+first-call compilation are never timed; JAX still compiles pyhf's objective
+for every new model, and that is part of each point, as in a real scan.
+
+Quick tier: four sbottom RegionA points, numpy and jax on the CPU at 64b,
+serial and on two workers.  Full tier: every grid, device, precision and
+worker count (worker counts above the machine's cores skip).
+"""
+
+import os
+
+from pyhf_bench import UserError
+from pyhf_bench.support import BACKENDS, DEVICES, PRECISIONS, BackendBenchmark, Skip, device_node_present, require_tier
+
+#: A grid is ``name/region`` (every patch) or ``name/region[SUBSET]`` (the CLI's --patches syntax).
+QUICK_GRID = "sbottom/RegionA[first:4]"
+GRIDS = [QUICK_GRID, "sbottom/RegionA", "1Lbb/all", "3L-eRJR/all"]
+WORKERS = [0, 1, 2, 4, 8]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _split_grid(grid: str) -> tuple[str, str, str | None]:
+    key, _, subset = grid.partition("[")
+    name, _, region = key.partition("/")
+    return name, region, subset.rstrip("]") or None
+
+
+class _GridBenchmark(BackendBenchmark):
+    params = [GRIDS, list(BACKENDS), list(DEVICES), list(PRECISIONS), WORKERS]
+    param_names = ["grid", "backend", "device", "precision", "workers"]
+    quick = {
+        "grid": (QUICK_GRID,),
+        "backend": ("numpy", "jax"),
+        "device": ("cpu",),
+        "precision": ("64b",),
+        "workers": (0, 2),
+    }
+    # One scan per sample: a whole numpy grid takes minutes to tens of minutes.
+    number = 1
+    repeat = (1, 3, 300.0)
+    timeout = 4 * 3600
+
+    def setup_grid(self, grid, backend, device, precision, workers):
+        from pyhf_bench import scan
+
+        params = dict(grid=grid, backend=backend, device=device, precision=precision, workers=workers)
+        in_quick = all(params[name] in values for name, values in self.quick.items())
+        require_tier(in_quick, f"{type(self).__name__} with " + ", ".join(f"{k}={v}" for k, v in params.items()))
+        if workers > _cores():
+            raise Skip(f"{workers} workers need {workers} cores; this machine has {_cores()}")
+        # The cheap reasons first, before any framework or cluster starts.
+        if backend == "numpy" and device != "cpu":
+            raise Skip("pyhf's numpy backend runs on the CPU only")
+        if not device_node_present(device):
+            raise Skip(f"no {device} on this machine")
+        name, region, subset = _split_grid(grid)
+        try:
+            self.settings = scan.ScanSettings.create(name, region, backend, device, precision)
+            self.patches = scan.grid_patches(name, region, subset)
+        except UserError as exc:  # e.g. the likelihood's files are not fetched here
+            raise Skip(f"cannot scan {grid}: {exc}") from None
+        self.workers = workers
+        self.client = None
+        self._cluster = None
+        if workers:
+            self._cluster = scan.dask_client(workers=workers)
+            self.client = self._cluster.__enter__()
+        try:
+            scan.warm_up(self.settings, self.patches[0], self.client)
+        except UserError as exc:  # the combination cannot run here (raised in the worker)
+            self.teardown()
+            raise Skip(str(exc)) from None
+
+    def teardown(self, *args):
+        if getattr(self, "_cluster", None) is not None:
+            self._cluster.__exit__(None, None, None)
+            self._cluster = None
+
+    def scan(self):
+        from pyhf_bench import scan
+
+        result = scan.run_scan(self.settings, self.patches, client=self.client, workers=self.workers)
+        if result.failed:
+            # A failed point is not a timing of the whole grid: report it rather than a number.
+            raise RuntimeError(f"{len(result.failed)} point(s) failed: " + "; ".join(
+                f"{p.patch}: {p.errors[-1]}" for p in result.failed))
+        return result
+
+
+class GridScan(_GridBenchmark):
+    """The scan of a grid: wall time, and points per second."""
+
+    def setup(self, grid, backend, device, precision, workers):
+        self.setup_grid(grid, backend, device, precision, workers)
+
+    def time_scan(self, grid, backend, device, precision, workers):
+        self.scan()
+
+    def track_throughput(self, grid, backend, device, precision, workers):
+        return self.scan().throughput
+
+    track_throughput.unit = "points/s"
+
+
+class GridScaling(_GridBenchmark):
+    """Scaling efficiency on N workers: throughput(N) / (N x serial throughput), both measured here.
+
+    The serial reference is a scan in this benchmark process, just before the
+    cluster starts; 1.0 is perfect scaling.
+    """
+
+    params = [GRIDS, list(BACKENDS), list(DEVICES), list(PRECISIONS), [w for w in WORKERS if w]]
+    quick = {**_GridBenchmark.quick, "workers": (2,)}
+    repeat = 1
+
+    def setup(self, grid, backend, device, precision, workers):
+        from pyhf_bench import scan
+
+        self.setup_grid(grid, backend, device, precision, workers)
+        # The serial reference, in this process (which activates the backend here), at steady state as well.
+        scan.warm_up(self.settings, self.patches[0])
+        serial = scan.run_scan(self.settings, self.patches)
+        if serial.failed:
+            self.teardown()
+            raise RuntimeError(f"the serial reference scan lost points: {[p.patch for p in serial.failed]}")
+        self.serial_throughput = serial.throughput
+
+    def track_scaling_efficiency(self, grid, backend, device, precision, workers):
+        return self.scan().throughput / (workers * self.serial_throughput)
+
+    track_scaling_efficiency.unit = "throughput(N) / (N x serial)"
