@@ -394,11 +394,15 @@ def test_sbottom_cls_and_staus_fits_on_every_backend_at_64b(backend):
 @needs_mirror
 @pytest.mark.parametrize("backend", ["jax"])
 def test_sbottom_cls_at_32b(backend):
-    """32b: float32 resolution (~1e-7 relative per operation) accumulates through two fits; see the README."""
+    """32b: float32 resolution (~1e-7 relative per operation) accumulates through four fits; see the README.
+
+    Measured with jax: CLs_obs 1e-4 and the expected band 6e-4 relative from the 64b reference.
+    """
     code = BACKEND_CODE.replace("BACKEND", repr(backend)).replace("PRECISION", "'32b'").replace("REGIONS", "[]")
     out = run_python(code, env={"PYHF_BENCH_DATA": str(MIRROR)})
     ref = likelihoods.entry("sbottom").regions["RegionA"]["reference"]
-    assert abs(out["sbottom"][0] - ref["cls_obs"]) / ref["cls_obs"] <= 1e-2
+    for got, want in zip(out["sbottom"], [ref["cls_obs"]] + ref["cls_exp"]):
+        assert abs(got - want) / want <= 1e-3, (out["sbottom"], ref)
 
 
 def test_hypotest_cli_reports_the_reference_and_the_time():
