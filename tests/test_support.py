@@ -106,7 +106,7 @@ def test_version_tuple(version, release):
 @pytest.mark.parametrize(
     "version, era",
     [
-        ("0.6.3", "vintage"),
+        ("0.6.3", "classic"),
         ("0.7.0", "vintage"),
         ("0.7.4", "vintage"),
         ("0.7.5", "legacy"),
