@@ -79,12 +79,12 @@ class _GridBenchmark(BackendBenchmark):
         self.workers = workers
         self.client = None
         self._cluster = None
-        if workers:
-            self._cluster = scan.dask_client(workers=workers)
-            self.client = self._cluster.__enter__()
         try:
+            if workers:
+                self._cluster = scan.dask_client(workers=workers)
+                self.client = self._cluster.__enter__()
             scan.warm_up(self.settings, self.patches[0], self.client)
-        except UserError as exc:  # the combination cannot run here (raised in the worker)
+        except UserError as exc:  # no dask in this environment, or the combination cannot run (raised in a worker)
             self.teardown()
             raise Skip(str(exc)) from None
 

@@ -261,6 +261,7 @@ def _process_state(settings: ScanSettings) -> tuple[_ProcessState, float]:
         from . import likelihoods
         from .inference import _activate_for
 
+        _single_threaded_blas()
         base = likelihoods.load(settings.name, settings.region, likelihoods.BKGONLY)
         if _STATES and any(s.backend != settings.backend or s.precision != settings.precision for s in _STATES):
             _STATES.clear()  # pyhf's backend is process-global: one active runtime per process
@@ -272,6 +273,22 @@ def _process_state(settings: ScanSettings) -> tuple[_ProcessState, float]:
         state = _ProcessState(settings, rt, base, e, spec, spec.get("reference"))
         _STATES[settings] = state
         return state, time.perf_counter() - start
+
+
+def _single_threaded_blas() -> None:
+    """One BLAS/OpenMP thread in every process that computes points, serial or Dask worker.
+
+    Dask's nanny starts workers with OMP_NUM_THREADS=1; a serial scan in a
+    process whose numpy already started more BLAS threads would add the
+    same numbers in another order, and the fits (stopping at a tolerance)
+    then end ~1e-7 apart.  One thread everywhere makes the serial and the
+    distributed scan compute bit-identical CLs, and gives each worker one core.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError as exc:
+        raise UserError(f"scans need threadpoolctl ({exc}); pip install 'pyhf-bench[scan]'") from None
+    threadpool_limits(limits=1)
 
 
 def _patched(state: _ProcessState, patch: str):
@@ -544,9 +561,9 @@ def dask_client(workers: int = 0, scheduler: str | None = None, connect_timeout:
         return
     if workers < 1:
         raise UserError(f"--workers must be at least 1 for a Dask scan (0 is the serial scan), not {workers}")
-    # No dashboard: several scans (and other users) may share the machine and its ports.
+    # Any free port for the dashboard: several scans (and other users) may share the machine.
     cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
     )
     try:
         with Client(cluster, set_as_default=False) as client:
