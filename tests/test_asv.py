@@ -20,7 +20,7 @@ from pyhf_bench import history
 from pyhf_bench.support import device_node_present
 from pyhf_bench.synthetic import make_workspace
 
-from .conftest import ROOT
+from .conftest import ROOT, run_python
 
 # The "pull request" used below: pyhf 0.7.6 without its tensorflow backend, as on
 # pyhf main after September 2025.
@@ -112,16 +112,24 @@ def test_every_benchmark_runs_or_skips_once(tmp_path, offline_history):
     numpy and jax only (`PYHF_BENCH_BACKENDS`): together they reach every
     benchmark method (jax has the autodiff numpy lacks); pytorch and tensorflow
     are checked against numpy in test_backends.py, and the README's quick-tier
-    run covers all four.  A tiny user-registered likelihood puts the upper-limit
-    scan and toys, full-tier-only for the published ones, into the quick tier.
+    run covers all four.  A tiny user-registered likelihood stands in for the
+    published ones (PYHF_BENCH_QUICK empty) and puts the upper-limit scan and
+    toys, full-tier-only for the published ones, into the quick tier.
     """
     config = _test_config(tmp_path, offline_history)
     sha = _git(offline_history, "rev-list", "-n", "1", "v0.7.6")  # the pyhf installed here is 0.7.6
     mine = tmp_path / "mine"
     mine.mkdir()
-    (mine / "workspace.json").write_text(json.dumps(make_workspace(1)))
+    workspace = make_workspace(1)
+    (mine / "workspace.json").write_text(json.dumps(workspace))
+    # A reference, so the Accuracy tracks run too (numpy, in a subprocess like every backend switch).
+    cls_obs = run_python(
+        "import json, pyhf; ws = pyhf.Workspace(json.loads(" + repr(json.dumps(workspace)) + ")); m = ws.model(); "
+        "print('@@' + json.dumps(float(pyhf.infer.hypotest(1.0, ws.data(m), m, test_stat='qtilde'))))"
+    )
+    entry = {"directory": str(mine), "workspace": "workspace.json", "reference": {"patch": None, "cls_obs": cls_obs}}
     registry = tmp_path / "likelihoods.json"
-    registry.write_text(json.dumps({"likelihoods": {"tiny": {"directory": str(mine), "workspace": "workspace.json"}}}))
+    registry.write_text(json.dumps({"likelihoods": {"tiny": entry}}))
     proc = _asv(
         config,
         "run",
@@ -136,6 +144,9 @@ def test_every_benchmark_runs_or_skips_once(tmp_path, offline_history):
             "OMP_NUM_THREADS": "1",
             "PYHF_BENCH_BACKENDS": "numpy,jax",
             "PYHF_BENCH_REGISTRY": str(registry),
+            # Published-likelihood classes run on the tiny one: every method once, quickly.
+            # sbottom and staus on every backend are checked in test_likelihoods.py.
+            "PYHF_BENCH_QUICK": "",
         },
     )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]

@@ -222,9 +222,24 @@ def user_keys() -> list[str]:
     return [key(e.name, r) for e in registry().values() if e.user for r in e.regions]
 
 
+QUICK_ENV = "PYHF_BENCH_QUICK"
+
+
 def quick_keys() -> list[str]:
-    """The regions of the quick tier, plus every user-registered region (you registered it to benchmark it)."""
-    return list(_registry_state()[1]) + user_keys()
+    """The regions of the quick tier, plus every user-registered region (you registered it to benchmark it).
+
+    ``PYHF_BENCH_QUICK`` (comma-separated ``name/region``; empty: none) replaces
+    the registry's list, e.g. for a smoke run on a small likelihood of your own.
+    """
+    env = os.environ.get(QUICK_ENV)
+    if env is None:
+        base = list(_registry_state()[1])
+    else:
+        base = [k.strip() for k in env.split(",") if k.strip()]
+        unknown = sorted(set(base) - set(all_keys()))
+        if unknown:
+            raise UserError(f"{QUICK_ENV} names unknown regions {unknown}; see `pyhf-bench likelihoods`")
+    return base + [k for k in user_keys() if k not in base]
 
 
 def has_signal(e: Entry, region: str) -> bool:
