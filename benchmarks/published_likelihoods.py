@@ -180,7 +180,13 @@ class ToyHypotest(_PublishedBenchmark):
         self.setup_likelihood(cache, likelihood, backend, device, precision, ntoys=ntoys)
         # Warm up on a few toys: compiles everything the full run uses.
         seed_everything(self.rt)
-        warm_up(self.rt, lambda: self.problem.toy_hypotest(ntoys=5), f"toy hypotest of {likelihood}")
+        try:
+            warm_up(self.rt, lambda: self.problem.toy_hypotest(ntoys=5), f"toy hypotest of {likelihood}")
+        except TypeError as exc:
+            # pyhf 0.7.6's toy calculator calls percentile(..., interpolation=...),
+            # a keyword numpy 2 (and recent jax) removed: an incompatibility of this
+            # pyhf with this environment, not a benchmark failure.
+            raise Skip(f"toy-based hypotest of pyhf {self.rt.pyhf_version} fails in this environment: {exc}") from None
         seed_everything(self.rt)
 
     def time_toy_hypotest(self, cache, likelihood, backend, device, precision, ntoys):

@@ -159,7 +159,12 @@ def test_every_benchmark_runs_or_skips_once(tmp_path, offline_history):
     accelerator_only = (
         set() if device_node_present("gpu") else {"published_likelihoods.DeviceMemory.track_peak_device_memory"}
     )
-    assert ran == set(results) - accelerator_only, sorted(set(results) - accelerator_only - ran)
+    # pyhf 0.7.6's toy calculator calls percentile(interpolation=...), which numpy 2
+    # removed: the benchmark skips with that reason here (and runs in older eras).
+    cannot_run_here = {"published_likelihoods.ToyHypotest.time_toy_hypotest"}
+    assert ran == set(results) - accelerator_only - cannot_run_here, sorted(
+        set(results) - accelerator_only - cannot_run_here - ran
+    )
 
 
 @pytest.mark.integration
