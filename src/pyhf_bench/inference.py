@@ -174,71 +174,69 @@ def _deviation(value: float, reference: float | None) -> float | None:
     return abs(value - reference) / abs(reference) if reference else abs(value)
 
 
-def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy") -> dict:
-    """``pyhf-bench hypotest``: CLs at mu=1 with the expected band, the reference and the time taken."""
+def _run_step(lk, step: str, backend, device, precision, optimizer) -> tuple[dict, "Problem", Any]:
+    """Activate, build *lk*'s problem, run *step* twice (see :func:`_timed`).
+
+    Returns the common part of the CLI's result, the problem and the step's result.
+    """
     from . import UserError
-    from .likelihoods import load
     from .support import Skip
 
-    lk = load(name, region, patch)
-    if lk.poi is None:
-        raise UserError(f"{lk.label} is background-only (no signal patch): run `pyhf-bench fit {lk.name}` instead")
     rt = _activate_for(lk, backend, device, precision, optimizer)
     problem = Problem.from_likelihood(rt, lk)
     try:
-        (cls_obs, cls_exp), first, seconds = _timed(rt, problem.hypotest, f"hypotest of {lk.label}")
+        result, first, seconds = _timed(rt, getattr(problem, step), f"{step} of {lk.label}")
     except Skip as exc:
         raise UserError(str(exc)) from None
-    cls_obs = as_float(cls_obs)
-    band = [as_float(x) for x in cls_exp]
-    ref = (lk.reference or {}).get("cls_obs")
-    ref_band = (lk.reference or {}).get("cls_exp")
-    return {
+    header = {
         "likelihood": lk.label,
         "backend": backend,
         "device": device,
         "precision": precision,
         "optimizer": optimizer,
         "pyhf": rt.pyhf_version,
+    }
+    return {**header, "seconds": seconds, "seconds_first_call": first}, problem, result
+
+
+def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy") -> dict:
+    """``pyhf-bench hypotest``: CLs at mu=1 with the expected band, the reference and the time taken."""
+    from . import UserError
+    from .likelihoods import load
+
+    lk = load(name, region, patch)
+    if lk.poi is None:
+        raise UserError(f"{lk.label} is background-only (no signal patch): run `pyhf-bench fit {lk.name}` instead")
+    common, _, (cls_obs, cls_exp) = _run_step(lk, "hypotest", backend, device, precision, optimizer)
+    cls_obs = as_float(cls_obs)
+    band = [as_float(x) for x in cls_exp]
+    ref = (lk.reference or {}).get("cls_obs")
+    ref_band = (lk.reference or {}).get("cls_exp")
+    return {
+        **common,
         "cls_obs": cls_obs,
         "cls_exp": band,
         "reference_cls_obs": ref,
         "reference_cls_exp": ref_band,
         "relative_deviation": _deviation(cls_obs, ref),
         "relative_deviation_exp": None if ref_band is None else max(_deviation(a, b) for a, b in zip(band, ref_band)),
-        "seconds": seconds,
-        "seconds_first_call": first,
     }
 
 
 def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy") -> dict:
     """``pyhf-bench fit``: unconditional best fit; twice the NLL at the minimum against the reference."""
-    from . import UserError
     from .likelihoods import load
-    from .support import Skip
 
     lk = load(name, region, patch)
-    rt = _activate_for(lk, backend, device, precision, optimizer)
-    problem = Problem.from_likelihood(rt, lk)
-    try:
-        (pars, twice_nll), first, seconds = _timed(rt, problem.fit, f"fit of {lk.label}")
-    except Skip as exc:
-        raise UserError(str(exc)) from None
+    common, problem, (pars, twice_nll) = _run_step(lk, "fit", backend, device, precision, optimizer)
     twice_nll = as_float(twice_nll)
     ref = (lk.reference or {}).get("twice_nll")
     result = {
-        "likelihood": lk.label,
-        "backend": backend,
-        "device": device,
-        "precision": precision,
-        "optimizer": optimizer,
-        "pyhf": rt.pyhf_version,
+        **common,
         "n_parameters": problem.model.config.npars,
         "twice_nll": twice_nll,
         "reference_twice_nll": ref,
         "absolute_deviation": None if ref is None else abs(twice_nll - ref),
-        "seconds": seconds,
-        "seconds_first_call": first,
     }
     if lk.poi is not None:
         result["poi_hat"] = as_float(pars[problem.model.config.poi_index])

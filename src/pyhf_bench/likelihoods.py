@@ -279,6 +279,14 @@ def _clean_member(name: str) -> str:
     return str(PurePosixPath(name.lstrip("./") or "."))
 
 
+def _member(index: dict, rel: str):
+    """*index*'s entry for file *rel*: exact, or under one top folder (HEPData archives may wrap everything)."""
+    clean = _clean_member(rel)
+    if clean in index:
+        return index[clean]
+    return next((v for k, v in index.items() if k.endswith("/" + clean)), None)
+
+
 def _read_member(archive: Path, member: str, where: str) -> bytes:
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -297,11 +305,7 @@ def _locate(e: Entry, rel: str) -> tuple[str, bytes] | None:
         if candidate.is_file():
             return str(candidate), candidate.read_bytes()
     for archive in _archives(root):
-        index = _archive_index(str(archive), archive.stat().st_mtime)
-        clean = _clean_member(rel)
-        member = index.get(clean)
-        if member is None:  # HEPData archives may wrap everything in one top folder
-            member = next((m for c, m in index.items() if c.endswith("/" + clean)), None)
+        member = _member(_archive_index(str(archive), archive.stat().st_mtime), rel)
         if member is not None:
             where = f"{archive}::{member}"
             return where, _read_member(archive, member, where)
@@ -586,8 +590,7 @@ def status(e: Entry) -> dict:
             else:
                 result["ok"].append(rel)
             continue
-        clean = _clean_member(rel)
-        hit = in_archives.get(clean) or next((v for k, v in in_archives.items() if k.endswith("/" + clean)), None)
+        hit = _member(in_archives, rel)
         if hit is None:
             result["missing"].append(rel)
         elif hit[1] == expected:
@@ -615,9 +618,7 @@ def _locate_exists(e: Entry, rel: str) -> bool:
     if (root / rel).is_file() or (root / (rel + ".gz")).is_file():
         return True
     for archive in _archives(root):
-        index = _archive_index(str(archive), archive.stat().st_mtime)
-        clean = _clean_member(rel)
-        if clean in index or any(c.endswith("/" + clean) for c in index):
+        if _member(_archive_index(str(archive), archive.stat().st_mtime), rel) is not None:
             return True
     return False
 
