@@ -27,7 +27,7 @@ def test_slow_branch_source_is_real_code_and_the_noop_only_a_comment():
 
     original = inspect.getsource(pyhf.pdf)  # the installed pyhf 0.7.6: the base of the branches
     slow = review.slow_pdf_source(original)
-    assert slow.count("self.modifiers_appliers[k].apply(pars) for k in self._factor_mods") == 2
+    assert slow.count("self.make_pdf(pars).log_prob(data)") == 2 and "for _ in range(2):" in slow
     assert "sleep" not in slow
     noop = review.noop_pdf_source(original)
     assert [line for line in noop.splitlines() if not line.startswith("#")] == \
@@ -43,10 +43,16 @@ def test_review_proof_flags_the_slow_commit_and_not_the_noop(tmp_path):
         capture_output=True, text=True, timeout=1500, cwd=ROOT,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
-    logs = "\n".join(p.read_text()[-2500:] for p in sorted((tmp_path / "work").glob("continuous-*.log")))
+    # On failure, show each trial and the proof's own benchmark rows of asv's tables (not the
+    # hundreds of skipped combinations around them).
+    logs = "\n".join(
+        f"{p.name}: " + "\n".join(line for line in p.read_text().splitlines()
+                                  if "numpy" in line and "64b" in line and "100" in line or "BENCHMARKS" in line)
+        for p in sorted((tmp_path / "work").glob("continuous-*.log")))
     assert summary_file.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads(summary_file.read_text())
     slow, noop = (next(t for t in summary["trials"] if t["branch"] == b) for b in (review.SLOW_BRANCH, review.NOOP_BRANCH))
+    logs = f"trials: {summary['trials']}\n{logs}"
     # The slowed commit: asv continuous exits 1 and its measured ratio is above the factor.
     assert slow["exit_code"] == 1 and slow["ratio"] > review.DEFAULT_FACTOR, logs
     # The no-op: exit 0, nothing listed as slower.
@@ -61,3 +67,12 @@ def test_review_proof_rejects_bad_arguments():
     proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "review-proof", "--factor", "0.9"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "--factor 0.9" in proc.stderr
+
+
+def test_workflow_uses_the_factor_the_proof_tests():
+    # The proof only vouches for the check the workflow runs: same factor, same command.
+    import re
+
+    workflow = (ROOT / ".github" / "workflows" / "benchmarks.yml").read_text()
+    assert re.search(r'^\s+FACTOR: "([\d.]+)"', workflow, re.M).group(1) == str(review.DEFAULT_FACTOR)
+    assert 'continuous --factor "$FACTOR" --interleave-rounds' in workflow

@@ -95,6 +95,45 @@ def test_quick_tier_declaration_of_a_benchmark_class(monkeypatch):
         Demo().activate("numpy", "cpu", "64b", n_bins=1000)
 
 
+
+def test_setup_runs_once_per_process_and_parameter_combination():
+    # asv calls setup before every sample; what it built must survive to the next sample.
+    calls = []
+
+    class Counted(support.BackendBenchmark):
+        def setup(self, backend, device, precision):
+            calls.append((backend, device, precision))
+            self.built = len(calls)
+
+    bench = Counted()
+    for _ in range(3):
+        bench.setup("numpy", "cpu", "64b")
+    assert calls == [("numpy", "cpu", "64b")] and bench.built == 1
+    bench.setup("numpy", "cpu", "32b")  # another combination: set up again
+    assert len(calls) == 2 and bench.built == 2
+
+    class Failing(support.BackendBenchmark):
+        def setup(self, backend, device, precision):
+            calls.append("failing")
+            raise support.Skip("not here")
+
+    for _ in range(2):  # a skip is not remembered as a finished setup
+        with pytest.raises(NotImplementedError):
+            Failing().setup("numpy", "cpu", "64b")
+    assert calls.count("failing") == 2
+
+    class WithTeardown(support.BackendBenchmark):
+        def setup(self, backend, device, precision):
+            calls.append("torn")
+
+        def teardown(self, backend, device, precision):
+            pass
+
+    bench = WithTeardown()
+    bench.setup("numpy", "cpu", "64b")
+    bench.setup("numpy", "cpu", "64b")  # teardown undoes state between samples: setup must run each time
+    assert calls.count("torn") == 2
+
 @pytest.mark.parametrize(
     "version, release",
     [("0.7.6", (0, 7, 6)), ("0.7.7.dev3+g1a2b3c", (0, 7, 7)), ("0.7.0rc1", (0, 7, 0)), ("0.6.3", (0, 6, 3))],

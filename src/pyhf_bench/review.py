@@ -7,12 +7,16 @@ change significant).  This command builds an offline pyhf history with
 v0.7.6 and two "pull request" branches on top of it:
 
 ``pr/slow-logpdf``
-    ``src/pyhf/pdf.py`` with the multiplicative modifiers of the main model
-    (lumi, normfactor, normsys, shapesys, staterror, ...) applied twice on every
-    evaluation, the first result discarded: the kind of redundant recomputation
-    a refactoring slips in.  It is real pyhf code doing real work (no sleep), so
-    it slows exactly the path that ``model.logpdf`` takes, by about 1.7x on the
-    100-bin synthetic model with numpy (measured: 0.67 ms -> 1.13 ms here).
+    ``src/pyhf/pdf.py`` where ``Model.logpdf`` evaluates the density three times
+    and keeps the last value (as a refactoring that adds "check the result"
+    passes might): real pyhf code doing real work (no sleep) on exactly the path
+    ``model.logpdf`` takes.  Because *all* of the work is repeated, the size of
+    the slowdown does not depend on the CPU (measured in-process here on the
+    100-bin synthetic model with numpy: see the README).  It is this large on
+    purpose: this machine's speed swings up to 2x over seconds, and asv compares
+    medians, so same-code ratios reach 1.31 with Logpdf's 4 interleaved rounds
+    (README, "Noise"); a 1.33x slowdown (an earlier version of this branch) was
+    flagged here but not on CI's machine.
 ``pr/noop-comment``
     the same file with one comment line added: no change in behaviour.
 
@@ -43,7 +47,7 @@ from .files import atomic_file
 
 #: The factor of the pull-request check (workflow and this proof). Chosen from the
 #: no-op ratios of this proof and the noise study: see the README, "Pull-request review".
-DEFAULT_FACTOR = 1.3
+DEFAULT_FACTOR = 1.5
 BASE_VERSION = "0.7.6"
 BASE_TAG = f"v{BASE_VERSION}"
 SLOW_BRANCH = "pr/slow-logpdf"
@@ -55,17 +59,13 @@ PARAMS = ("numpy", "cpu", "64b", 100)
 SELECTION = r"Logpdf\.time_logpdf\('numpy', 'cpu', '64b', 100\)"
 MACHINE = "review-proof"
 
-# The anchor in pyhf 0.7.6's _MainModel._modifications, and what the slow branch puts before it.
-_ANCHOR = """        factors = list(
-            filter(
-                lambda x: x is not None,
-                [self.modifiers_appliers[k].apply(pars) for k in self._factor_mods],
-            )
-        )
+# The line of pyhf 0.7.6's Model.logpdf that evaluates the density, and what the slow branch puts before it.
+_ANCHOR = """            result = self.make_pdf(pars).log_prob(data)
 """
-_REDUNDANT = """        # pyhf-bench review proof: a redundant recomputation. The multiplicative
-        # modifiers are applied once here and the result thrown away, then again below.
-        _unused = [self.modifiers_appliers[k].apply(pars) for k in self._factor_mods]
+_REDUNDANT = """            # pyhf-bench review proof: redundant evaluations. The density is computed
+            # twice and the values thrown away, then computed again for the result.
+            for _ in range(2):
+                self.make_pdf(pars).log_prob(data)
 """
 _NOOP_COMMENT = "# pyhf-bench review proof: a comment-only change (no behaviour change).\n"
 
@@ -88,10 +88,10 @@ class Trial:
 
 
 def slow_pdf_source(original: str) -> str:
-    """pyhf 0.7.6's pdf.py with the redundant factor-modifier pass (see the module docstring)."""
+    """pyhf 0.7.6's pdf.py with the redundant density evaluations (see the module docstring)."""
     if original.count(_ANCHOR) != 1:
         raise UserError(
-            f"{PDF_PATH} of pyhf {BASE_VERSION} does not have the expected _MainModel._modifications code; "
+            f"{PDF_PATH} of pyhf {BASE_VERSION} does not have the expected Model.logpdf code; "
             "the review proof is written against pyhf 0.7.6"
         )
     return original.replace(_ANCHOR, _REDUNDANT + _ANCHOR)
@@ -114,7 +114,7 @@ def prepare_history(work: Path, log=print) -> Path:
     sources = work / "branch-sources"
     sources.mkdir(exist_ok=True)
     for branch, text, message in (
-        (SLOW_BRANCH, slow_pdf_source(original), "Apply the multiplicative modifiers twice (slower logpdf)"),
+        (SLOW_BRANCH, slow_pdf_source(original), "Evaluate the density three times in Model.logpdf (slower logpdf)"),
         (NOOP_BRANCH, noop_pdf_source(original), "Add a comment to pdf.py (no behaviour change)"),
     ):
         local = sources / (branch.replace("/", "_") + "_pdf.py")
@@ -169,7 +169,7 @@ def _median(results_dir: Path, commit: str) -> float | None:
 
 def continuous_command(config: Path, env_name: str, factor: float, base: str, head: str) -> list[str]:
     """The regression check, exactly as the workflow runs it (plus this proof's config/env/machine)."""
-    return [sys.executable, "-m", "asv", "--config", str(config), "continuous", "--factor", str(factor),
+    return [sys.executable, "-m", "asv", "--config", str(config), "continuous", "--factor", str(factor), "--interleave-rounds",
             "-E", env_name, "-b", SELECTION, "--machine", MACHINE, "--show-stderr", base, head]
 
 
