@@ -95,7 +95,6 @@ def test_quick_tier_declaration_of_a_benchmark_class(monkeypatch):
         Demo().activate("numpy", "cpu", "64b", n_bins=1000)
 
 
-
 def test_setup_runs_once_per_process_and_parameter_combination():
     # asv calls setup before every sample; what it built must survive to the next sample.
     calls = []
@@ -133,6 +132,7 @@ def test_setup_runs_once_per_process_and_parameter_combination():
     bench.setup("numpy", "cpu", "64b")
     bench.setup("numpy", "cpu", "64b")  # teardown undoes state between samples: setup must run each time
     assert calls.count("torn") == 2
+
 
 @pytest.mark.parametrize(
     "version, release",

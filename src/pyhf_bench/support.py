@@ -575,9 +575,11 @@ def setup_once_per_process(setup: Callable) -> Callable:
     (activation, model build, warm-up) before each call made every sample the
     second call on a freshly built model: for the 0.5 ms ``Logpdf`` the samples
     of one run spread 0.3-0.8 ms and an unchanged commit measured 1.31x its base
-    under ``asv continuous``.  The timed call never mutates what setup built, so
-    keeping the first setup's state times the same work on warm state, as a
-    fit's many evaluations of one model do.  Classes with a ``teardown`` (which
+    under ``asv continuous``.  The timed calls do not change what setup built (the
+    model, compiled functions), so keeping the first setup's state times the same
+    work on warm state, as a fit's many evaluations of one model do.  (Random
+    state is the exception: ``ToyHypotest`` seeds once, so later samples throw
+    other toys of the same model: the same work, other numbers.)  Classes with a ``teardown`` (which
     would undo the state between samples) are left alone.
     """
 
