@@ -7,6 +7,7 @@ building two of its commits into a real asv virtualenv, and `asv publish`.
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import math
 import os
@@ -100,6 +101,23 @@ def _results(results_dir: Path) -> dict[str, dict]:
     return out
 
 
+def _tiny_registry(tmp_path: Path) -> Path:
+    """A user registry with one tiny likelihood ("tiny/all", one bin) and its reference CLs."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    workspace = make_workspace(1)
+    (mine / "workspace.json").write_text(json.dumps(workspace))
+    # A reference, so the Accuracy tracks run too (numpy, in a subprocess like every backend switch).
+    cls_obs = run_python(
+        "import json, pyhf; ws = pyhf.Workspace(json.loads(" + repr(json.dumps(workspace)) + ")); m = ws.model(); "
+        "print('@@' + json.dumps(float(pyhf.infer.hypotest(1.0, ws.data(m), m, test_stat='qtilde'))))"
+    )
+    entry = {"directory": str(mine), "workspace": "workspace.json", "reference": {"patch": None, "cls_obs": cls_obs}}
+    registry = tmp_path / "likelihoods.json"
+    registry.write_text(json.dumps({"likelihoods": {"tiny": entry}}))
+    return registry
+
+
 def test_asv_check(tmp_path, offline_history):
     proc = _asv(_test_config(tmp_path, offline_history), "check", "--python=same", timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -118,18 +136,7 @@ def test_every_benchmark_runs_or_skips_once(tmp_path, offline_history):
     """
     config = _test_config(tmp_path, offline_history)
     sha = _git(offline_history, "rev-list", "-n", "1", "v0.7.6")  # the pyhf installed here is 0.7.6
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    workspace = make_workspace(1)
-    (mine / "workspace.json").write_text(json.dumps(workspace))
-    # A reference, so the Accuracy tracks run too (numpy, in a subprocess like every backend switch).
-    cls_obs = run_python(
-        "import json, pyhf; ws = pyhf.Workspace(json.loads(" + repr(json.dumps(workspace)) + ")); m = ws.model(); "
-        "print('@@' + json.dumps(float(pyhf.infer.hypotest(1.0, ws.data(m), m, test_stat='qtilde'))))"
-    )
-    entry = {"directory": str(mine), "workspace": "workspace.json", "reference": {"patch": None, "cls_obs": cls_obs}}
-    registry = tmp_path / "likelihoods.json"
-    registry.write_text(json.dumps({"likelihoods": {"tiny": entry}}))
+    registry = _tiny_registry(tmp_path)
     proc = _asv(
         config,
         "run",
@@ -212,3 +219,43 @@ def test_history_in_real_virtualenvs_then_publish(tmp_path, offline_history):
     # asv graphs the commits of the configured branch (main): v0.7.6; the PR branch commit is
     # in the results (above) for `asv compare`, not on the main-line graph.
     assert len(points) == 1 and points[0][1] > 0
+
+
+def test_tier_time_measures_a_shard_and_resumes(tmp_path, offline_history):
+    """`pyhf-bench tier-time` runs one likelihood's full-tier shard under asv, records it, and skips it next time."""
+    config = _test_config(tmp_path, offline_history)
+    sha = _git(offline_history, "rev-list", "-n", "1", "v0.7.6")  # results filed under it, to check what ran
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        PYHF_BENCH_BACKENDS="numpy",
+        PYHF_BENCH_REGISTRY=str(_tiny_registry(tmp_path)),
+    )
+    ledger = tmp_path / "ledger.json"
+
+    def tier_time():
+        return subprocess.run(
+            [sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--config", str(config), "--ledger", str(ledger),
+             "--only", "tiny/all", "--log-dir", str(tmp_path / "logs"),
+             "--", "--machine", "ci", f"--set-commit-hash={sha}"],
+            capture_output=True, text=True, timeout=1800, cwd=tmp_path, env=env,
+        )
+
+    first = tier_time()
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    data = json.loads(ledger.read_text())
+    (row,) = data["shards"]
+    assert data["tier"] == "full" and row["shard"] == "tiny/all"
+    assert row["returncode"] == 0 and row["timeouts"] == 0 and row["seconds"] > 0, row
+    assert "published_likelihoods.Logpdf.time_logpdf" in Path(row["log"]).read_text()
+    # The full tier ran (32b is outside the quick tier), and only this shard's combinations did.
+    results = json.loads(next((tmp_path / "results" / "ci").glob(f"{sha[:8]}-*.json")).read_text())
+    row_of = dict(zip(results["result_columns"], results["results"]["published_likelihoods.Logpdf.time_logpdf"]))
+    names = [", ".join(combo) for combo in itertools.product(*row_of["params"])]
+    logpdf = dict(zip(names, row_of["result"]))
+    assert logpdf["'tiny/all', 'numpy', 'cpu', '32b'"] > 0
+    assert all(v is None or math.isnan(v) for k, v in logpdf.items() if not k.startswith("'tiny/all'"))
+    assert "synthetic_models.Logpdf.time_logpdf" not in results["results"]
+    second = tier_time()
+    assert second.returncode == 0 and "tiny/all: in the ledger, skipped" in second.stdout, second.stdout
+    assert json.loads(ledger.read_text())["shards"] == [row]

@@ -161,6 +161,28 @@ def test_sbottom_points_agree_serial_and_on_dask(client, monkeypatch):
 # --------------------------------------------------------------------------- a failing point
 
 
+def test_jax_scan_releases_each_models_executable(grid):
+    """pyhf's jitted objective caches one executable per model: a long jax scan must not keep them all.
+
+    Kept, they exhausted vm.max_map_count on the 217-point sbottom grid (the
+    process died near point 190).  After a scan the cache is empty again.
+    """
+    result = run_python(
+        "import json\n"
+        "from pyhf_bench import scan\n"
+        f"patches = {_good_patches()[:3]!r}\n"
+        "res = scan.run_scan(scan.ScanSettings.create('my-grid', backend='jax'), patches)\n"
+        "from pyhf.optimize import opt_jax\n"
+        "sizes = [opt_jax._jitted_objective_and_grad._cache_size(), opt_jax._jitted_objective._cache_size()]\n"
+        "print('@@' + json.dumps({'status': [p.status for p in res.points], 'sizes': sizes,"
+        " 'jit': [p.seconds['jit'] for p in res.points]}))",
+        env={"PYHF_BENCH_REGISTRY": str(grid), "PYHF_BENCH_JAX_CACHE": "off"},
+    )
+    assert result["status"] == ["ok"] * 3
+    assert all(j > 0 for j in result["jit"])  # each point compiled its model ...
+    assert result["sizes"] == [0, 0]  # ... and let it go
+
+
 def test_a_failing_point_is_retried_once_and_reported_by_name(grid, client):
     settings = scan.ScanSettings.create("my-grid")
     patches = scan.grid_patches("my-grid", "SR", "grid_[2-4]*")

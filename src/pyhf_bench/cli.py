@@ -26,6 +26,7 @@ def _build_parser() -> argparse.ArgumentParser:
         roobridge,
         runner,
         scan,
+        tiertime,
     )
 
     parser = argparse.ArgumentParser(
@@ -45,6 +46,7 @@ def _build_parser() -> argparse.ArgumentParser:
     dashboard.add_parser(sub)
     roobridge.add_parser(sub)
     scan.add_parser(sub)
+    tiertime.add_parser(sub)
     return parser
 
 

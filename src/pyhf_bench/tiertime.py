@@ -1,0 +1,181 @@
+"""``pyhf-bench tier-time``: measure a tier's wall time one likelihood at a time, resumably.
+
+The full tier (every likelihood, region, operation, precision, optimizer and
+whole signal grids) runs for many hours on a small machine: longer than one
+sitting.  asv saves results only when a whole ``asv run`` ends, so an
+interrupted run leaves nothing.  This command splits the tier into shards
+that asv can select by parameter (``asv run -b`` matches
+``name('sbottom/RegionA', 'numpy', ...)``):
+
+* one shard per registered ``name/region`` — every benchmark whose first
+  parameter is that likelihood (published-likelihood steps, ROOT peers, whole
+  grids);
+* one ``rest`` shard — everything without a likelihood axis (synthetic
+  models, interpolators, the quick grid subset).
+
+Each finished shard's wall time is written to a JSON ledger (atomically: an
+interrupted shard records nothing), and shards already in the ledger are not
+run again, so the tier's wall time is the ledger's sum after any number of
+sittings.  Each shard pays asv's start-up and the shared ``setup_cache``
+(reading every likelihood of the tier) once: the sum slightly over-counts a
+single uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import UserError, support
+from .files import atomic_file
+
+REST = "rest"
+LOG_TAIL = 4000
+
+
+def _loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def shards(keys: list[str]) -> dict[str, str]:
+    """``{shard name: asv -b regex}``: a shard per likelihood key, and ``rest`` for everything else.
+
+    A parameterised benchmark's name as asv matches it is
+    ``module.Class.method('key', 'backend', ...)``, so ``\\('key'`` selects the
+    combinations whose first parameter is that key; ``rest`` is the complement.
+    """
+    out = {key: r"\(" + re.escape(repr(key)) for key in keys}
+    if keys:
+        alternatives = "|".join(re.escape(repr(key)) for key in keys)
+        out[REST] = rf"^(?!.*\((?:{alternatives}))"
+    else:
+        out[REST] = ".*"
+    return out
+
+
+def read_ledger(path: Path) -> dict:
+    if not path.exists():
+        return {"format": 1, "shards": []}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"ledger {path} is not valid JSON ({exc}); move it away to start a new one") from None
+    if not isinstance(data, dict) or not isinstance(data.get("shards"), list):
+        raise UserError(f"ledger {path} has no 'shards' list; it was not written by `pyhf-bench tier-time`")
+    return data
+
+
+def summary(ledger: dict) -> dict:
+    """Totals over the recorded shards: seconds, shards that failed (asv status != 0), timeouts."""
+    rows = ledger["shards"]
+    return {
+        "shards": len(rows),
+        "seconds": sum(r["seconds"] for r in rows),
+        "failed_shards": [r["shard"] for r in rows if r["returncode"] != 0],
+        "timeouts": sum(r.get("timeouts", 0) for r in rows),
+    }
+
+
+def _write_ledger(path: Path, ledger: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as handle:
+        json.dump(ledger, handle, indent=1)
+        handle.write("\n")
+
+
+def run_shard(name: str, regex: str, tier: str, config: Path, asv_args: list[str], log_dir: Path) -> dict:
+    """Run one shard under ``asv run --python=same --quick``; return its ledger row."""
+    env = dict(os.environ, **{support.TIER_ENV: tier})
+    cmd = [sys.executable, "-m", "asv", "--config", str(config), "run", "--python=same", "--quick", "-b", regex, *asv_args]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".log")
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    load_before = _loadavg()
+    t0 = time.perf_counter()
+    with open(log, "w") as handle:
+        proc = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=config.parent)
+    seconds = time.perf_counter() - t0
+    text = log.read_text(errors="replace")
+    return {
+        "shard": name,
+        "regex": regex,
+        "seconds": round(seconds, 1),
+        "returncode": proc.returncode,
+        # asv writes one such line per combination it killed at the benchmark's `timeout`.
+        "timeouts": len(re.findall(r"timed out", text)),
+        "started": started,
+        "load_before": load_before,
+        "load_after": _loadavg(),
+        "log": str(log),
+        "log_tail": text[-LOG_TAIL:] if proc.returncode else "",
+    }
+
+
+def _cmd(args) -> int:
+    from .likelihoods import all_keys
+
+    tier = support.check_choice("tier", args.tier)
+    config = Path(args.config).resolve()
+    if not config.is_file():
+        raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
+    ledger_path = Path(args.ledger)
+    ledger = read_ledger(ledger_path)
+    available = shards(all_keys())
+    wanted = args.only or list(available)
+    unknown = [s for s in wanted if s not in available]
+    if unknown:
+        raise UserError(f"unknown shard(s) {', '.join(unknown)}; choose from: {', '.join(available)}")
+    if ledger.get("tier", tier) != tier:
+        raise UserError(f"ledger {ledger_path} records the {ledger['tier']} tier, not {tier}; use another --ledger")
+    ledger.update(
+        tier=tier,
+        command=f"{support.TIER_ENV}={tier} asv run --python=same --quick -b <shard regex> " + " ".join(args.passthrough),
+        machine=f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs), Python {platform.python_version()}",
+    )
+    done = {row["shard"] for row in ledger["shards"] if row["returncode"] == 0 or not args.retry_failed}
+    start = time.monotonic()
+    for name in wanted:
+        if name in done:
+            print(f"{name}: in the ledger, skipped", flush=True)
+            continue
+        if args.budget_minutes is not None and time.monotonic() - start > 60 * args.budget_minutes:
+            print(f"budget of {args.budget_minutes} min spent: {name} and later shards left for the next sitting", flush=True)
+            break
+        print(f"{name}: running (-b {available[name]!r})", flush=True)
+        row = run_shard(name, available[name], tier, config, args.passthrough, Path(args.log_dir).resolve())
+        ledger["shards"] = [r for r in ledger["shards"] if r["shard"] != name] + [row]
+        ledger["summary"] = summary(ledger)
+        _write_ledger(ledger_path, ledger)
+        print(f"{name}: {row['seconds']:.0f} s, asv status {row['returncode']}, {row['timeouts']} timeouts", flush=True)
+    total = summary(ledger)
+    left = [s for s in available if s not in {r["shard"] for r in ledger["shards"]}]
+    print(json.dumps({**total, "hours": round(total["seconds"] / 3600, 2), "shards_left": left}, indent=1))
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "tier-time",
+        help="measure a tier's wall time shard by shard (resumable ledger)",
+        description="Run a tier of the suite with `asv run --python=same --quick`, one likelihood at a time, "
+        "and record each shard's wall time in a JSON ledger; shards already recorded are skipped. "
+        "Arguments after -- go to `asv run` (e.g. -- --machine epyc-2core).",
+    )
+    p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
+    p.add_argument("--ledger", required=True, help="JSON ledger to read and extend (created if missing)")
+    p.add_argument("--tier", default="full", choices=support.TIERS, help="tier to measure (default: full)")
+    p.add_argument("--only", nargs="+", metavar="SHARD", help="run only these shards, in this order (name/region or 'rest')")
+    p.add_argument("--budget-minutes", type=float, help="start no new shard after this many minutes")
+    p.add_argument("--retry-failed", action="store_true", help="run again the shards recorded with a non-zero asv status")
+    p.add_argument("--log-dir", default=".asv/tier-time-logs", help="asv's output per shard (default: .asv/tier-time-logs)")
+    p.set_defaults(func=_cmd)

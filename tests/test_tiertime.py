@@ -1,0 +1,133 @@
+"""`pyhf-bench tier-time`: its shards partition the suite, and its ledger resumes and refuses bad input.
+
+The real run of a shard under asv is in test_asv.py (it needs the offline history).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pyhf_bench import UserError, tiertime
+from pyhf_bench.likelihoods import all_keys
+
+from .conftest import ROOT
+
+
+def _asv_benchmarks() -> list[dict]:
+    """Every benchmark of the suite as asv names it, with its params as asv stores them (reprs)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        modules = [
+            __import__(f"benchmarks.{path.stem}", fromlist=["_"])
+            for path in sorted((ROOT / "benchmarks").glob("*.py"))
+            if path.stem != "__init__"
+        ]
+    finally:
+        sys.path.remove(str(ROOT))
+    found = []
+    for module in modules:
+        short = module.__name__.split(".", 1)[1]
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or cls_name.startswith("_"):
+                continue
+            params = [[repr(v) for v in axis] for axis in getattr(cls, "params", [])]
+            for method in dir(cls):
+                if method.startswith(("time_", "timeraw_", "track_", "peakmem_", "mem_")):
+                    found.append({"name": f"{short}.{cls_name}.{method}", "params": params})
+    return found
+
+
+def test_shards_partition_every_benchmark_combination():
+    """Each combination asv could run is selected by exactly one shard (asv's own selection code)."""
+    from asv.benchmarks import Benchmarks
+
+    class _Conf:
+        benchmark_dir = str(ROOT / "benchmarks")
+
+    benchmarks = _asv_benchmarks()
+    assert len(benchmarks) > 30
+    shards = tiertime.shards(all_keys())
+    assert set(shards) == {*all_keys(), tiertime.REST}
+    count = {}
+    for shard, regex in shards.items():
+        selected = Benchmarks(_Conf(), benchmarks, regex=regex)
+        for name, idx in selected.benchmark_selection.items():
+            if name not in selected:
+                continue
+            for i in idx if idx is not None else [None]:
+                count.setdefault((name, i), []).append(shard)
+    total = sum(
+        len(list(itertools.product(*b["params"]))) if b["params"] else 1 for b in benchmarks
+    )
+    assert len(count) == total, "some combinations are in no shard"
+    doubles = {k: v for k, v in count.items() if len(v) != 1}
+    assert not doubles, list(doubles.items())[:5]
+    # The likelihood shards hold the published-likelihood steps; the quick grid subset
+    # ('sbottom/RegionA[first:4]') is not sbottom/RegionA's whole grid, so it is in `rest`.
+    by_shard = {}
+    for (name, _), (shard,) in count.items():
+        by_shard.setdefault(shard, set()).add(name.split(".")[0])
+    assert by_shard["sbottom/RegionA"] == {"published_likelihoods", "root_peer", "grid_scans"}
+    assert {"synthetic_models", "interpolators", "grid_scans", "root_peer"} <= by_shard[tiertime.REST]
+
+
+def _cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "tier-time", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_recorded_shards_are_not_run_again(tmp_path):
+    ledger = tmp_path / "ledger.json"
+    recorded = [{"shard": s, "regex": r, "seconds": 10.0, "returncode": 0} for s, r in tiertime.shards(all_keys()).items()]
+    ledger.write_text(json.dumps({"format": 1, "tier": "full", "shards": recorded}))
+    proc = _cli("--ledger", str(ledger), "--config", str(ROOT / "asv.conf.json"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "sbottom/RegionA: in the ledger, skipped" in proc.stdout
+    assert "running" not in proc.stdout
+    total = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert total["seconds"] == 10.0 * len(recorded) and total["shards_left"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"format": 1}', "has no 'shards' list"),
+        ('{"format": 1, "tier": "quick", "shards": []}', "records the quick tier, not full"),
+    ],
+)
+def test_bad_ledger_is_one_clear_error(tmp_path, content, message):
+    ledger = tmp_path / "ledger.json"
+    ledger.write_text(content)
+    proc = _cli("--ledger", str(ledger), "--config", str(ROOT / "asv.conf.json"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("pyhf-bench: error: ") and message in proc.stderr, proc.stderr
+    assert ledger.read_text() == content  # left as it was
+
+
+def test_unknown_shard_names_the_choices(tmp_path):
+    proc = _cli("--ledger", str(tmp_path / "l.json"), "--only", "sbottom/RegionZ", "--config", str(ROOT / "asv.conf.json"), cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown shard(s) sbottom/RegionZ" in proc.stderr and "sbottom/RegionA" in proc.stderr
+    assert not (tmp_path / "l.json").exists()
+
+
+def test_summary_counts_failures_and_timeouts():
+    ledger = {"shards": [
+        {"shard": "a", "seconds": 5.0, "returncode": 0, "timeouts": 0},
+        {"shard": "b", "seconds": 7.5, "returncode": 1, "timeouts": 2},
+    ]}
+    assert tiertime.summary(ledger) == {"shards": 2, "seconds": 12.5, "failed_shards": ["b"], "timeouts": 2}
+
+
+def test_ledger_reader_rejects_a_list(tmp_path):
+    path = tmp_path / "l.json"
+    path.write_text("[]")
+    with pytest.raises(UserError, match="has no 'shards' list"):
+        tiertime.read_ledger(path)
