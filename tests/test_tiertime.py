@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
+import os
 import subprocess
 import sys
 
@@ -131,3 +132,17 @@ def test_ledger_reader_rejects_a_list(tmp_path):
     path.write_text("[]")
     with pytest.raises(UserError, match="has no 'shards' list"):
         tiertime.read_ledger(path)
+
+
+def test_a_shard_whose_likelihood_is_missing_is_refused_not_recorded(tmp_path):
+    """Its benchmarks would all skip in seconds and pass for a measured shard."""
+    empty = tmp_path / "data"
+    empty.mkdir()
+    ledger = tmp_path / "l.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--ledger", str(ledger), "--only", "staus/combined",
+         "--config", str(ROOT / "asv.conf.json")],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYHF_BENCH_DATA": str(empty)},
+    )
+    assert proc.returncode == 2 and "shard staus/combined:" in proc.stderr and "pyhf-bench fetch staus" in proc.stderr
+    assert "running" not in proc.stdout and not ledger.exists()

@@ -96,6 +96,12 @@ def _write_ledger(path: Path, ledger: dict) -> None:
 def run_shard(name: str, regex: str, tier: str, config: Path, asv_args: list[str], log_dir: Path) -> dict:
     """Run one shard under ``asv run --python=same --quick``; return its ledger row."""
     env = dict(os.environ, **{support.TIER_ENV: tier})
+    # asv runs each benchmark in a temporary working directory: a relative data
+    # directory or registry would not be found there, and every combination would
+    # skip ("cannot load ...") in seconds, passing for a measured shard.
+    for variable in ("PYHF_BENCH_DATA", "PYHF_BENCH_REGISTRY"):
+        if env.get(variable):
+            env[variable] = str(Path(env[variable]).resolve())
     cmd = [sys.executable, "-m", "asv", "--config", str(config), "run", "--python=same", "--quick", "-b", regex, *asv_args]
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".log")
@@ -119,6 +125,16 @@ def run_shard(name: str, regex: str, tier: str, config: Path, asv_args: list[str
         "log": str(log),
         "log_tail": text[-LOG_TAIL:] if proc.returncode else "",
     }
+
+
+def _check_loads(key: str) -> None:
+    """Refuse a shard whose likelihood cannot be loaded: its benchmarks would only skip."""
+    from .likelihoods import load_key
+
+    try:
+        load_key(key)
+    except UserError as exc:
+        raise UserError(f"shard {key}: {exc}") from None
 
 
 def _cmd(args) -> int:
@@ -151,6 +167,8 @@ def _cmd(args) -> int:
         if args.budget_minutes is not None and time.monotonic() - start > 60 * args.budget_minutes:
             print(f"budget of {args.budget_minutes} min spent: {name} and later shards left for the next sitting", flush=True)
             break
+        if name != REST:
+            _check_loads(name)
         print(f"{name}: running (-b {available[name]!r})", flush=True)
         row = run_shard(name, available[name], tier, config, args.passthrough, Path(args.log_dir).resolve())
         ledger["shards"] = [r for r in ledger["shards"] if r["shard"] != name] + [row]
