@@ -20,6 +20,19 @@ _MODULES = {"numpy": "numpy", "jax": "jax", "pytorch": "torch", "tensorflow": "t
 _PROBE_DEVICES = ("gpu", "tpu", "cpu")
 
 
+def machine_description() -> str:
+    """CPU model, core count and Python version: the line result files record as "the machine"."""
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo").read().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
 def _probe_backend(backend: str) -> dict:
     """Runs in a child process: try every device x precision of *backend*."""
     import importlib.metadata as md

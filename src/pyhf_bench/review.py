@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import UserError, history
+from .envinfo import machine_description
 from .files import atomic_file
 
 #: The factor of the pull-request check (workflow and this proof). Chosen from the
@@ -244,7 +245,7 @@ def _cmd(args) -> int:
     try:
         trials = run_proof(config, work, args.repeats, args.factor, log=lambda m: print(m, file=sys.stderr))
         summary = summarize(trials, args.factor)
-        summary["machine"] = _machine_description()
+        summary["machine"] = machine_description()
         text = json.dumps(summary, indent=2)
         if args.json:
             with atomic_file(Path(args.json)) as fh:
@@ -257,20 +258,6 @@ def _cmd(args) -> int:
     finally:
         if cleanup:
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _machine_description() -> str:
-    import platform
-
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def add_parser(sub) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import time
 from pathlib import Path
 
 from . import UserError, support
+from .envinfo import machine_description
 from .files import atomic_file
 
 REST = "rest"
@@ -156,7 +156,7 @@ def _cmd(args) -> int:
     ledger.update(
         tier=tier,
         command=f"{support.TIER_ENV}={tier} asv run --python=same --quick -b <shard regex> " + " ".join(args.passthrough),
-        machine=f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs), Python {platform.python_version()}",
+        machine=machine_description(),
     )
     done = {row["shard"] for row in ledger["shards"] if row["returncode"] == 0 or not args.retry_failed}
     start = time.monotonic()
