@@ -15,12 +15,13 @@ only); the full tier is everything.
 
 from pyhf_bench import UserError
 from pyhf_bench.inference import Problem
-from pyhf_bench.likelihoods import all_keys, load_key, quick_keys, user_keys
+from pyhf_bench.likelihoods import all_keys, cache_loaded, load_cached, quick_keys, user_keys
 from pyhf_bench.support import (
     OPTIMIZERS,
     BackendBenchmark,
     Skip,
     device_peak_memory,
+    minuit_budget,
     require_tier,
     seed_everything,
     tier,
@@ -50,25 +51,26 @@ class _PublishedBenchmark(BackendBenchmark):
         """Parse, hash-check, validate and patch every likelihood of the tier, once per environment.
 
         Defined once here so every subclass shares the cache (asv keys it by
-        the function's module and line).  A likelihood that cannot be loaded
-        (files not fetched) is kept as its error message: those combinations
-        skip with the reason instead of failing the whole class.
+        the function's module and line).  Each likelihood goes to its own
+        pickle in asv's cache directory and a process loads only its own
+        (``likelihoods.cache_loaded``); one that cannot be loaded (files not
+        fetched) is kept as its error message: those combinations skip with
+        the reason instead of failing the whole class.
         """
-        keys = LIKELIHOODS if tier() == "full" else QUICK
-        loaded = {}
-        for key in keys:
-            try:
-                loaded[key] = load_key(key)
-            except UserError as exc:
-                loaded[key] = f"cannot load {key}: {exc}"
-        return loaded
+        import os
+
+        return cache_loaded(LIKELIHOODS if tier() == "full" else QUICK, os.getcwd())
 
     def setup_likelihood(self, cache, likelihood, backend, device, precision, optimizer="scipy", **axes):
-        lk = cache.get(likelihood)
-        if lk is None:
+        cached = cache.get(likelihood)
+        if cached is None:
             require_tier(False, f"{type(self).__name__} on {likelihood}")
-        if isinstance(lk, str):
-            raise Skip(lk)
+        # The cheap skips (tier, device) before reading the likelihood.
+        self.precheck(backend, device, precision, optimizer, likelihood=likelihood, **axes)
+        try:
+            lk = load_cached(cached)
+        except UserError as exc:
+            raise Skip(str(exc)) from None
         if self.needs_signal and lk.poi is None:
             raise Skip(f"{likelihood} is background-only: no parameter of interest to test")
         self.activate(backend, device, precision, optimizer, lk.fit_settings(optimizer), likelihood=likelihood, **axes)
@@ -113,14 +115,20 @@ class _WithOptimizer(_PublishedBenchmark):
     params = _PublishedBenchmark.params + [list(OPTIMIZERS)]
     param_names = _PublishedBenchmark.param_names + ["optimizer"]
     quick = {**_PublishedBenchmark.quick, "optimizer": ("scipy",)}
+    #: Fits per timed call, for the minuit cost prediction (``support.minuit_budget``).
+    fits = 1
+
+    def setup_step(self, cache, likelihood, backend, device, precision, optimizer, step, what):
+        self.setup_likelihood(cache, likelihood, backend, device, precision, optimizer)
+        minuit_budget(self.problem, self.fits, self.timeout, f"{what} of {likelihood}")
+        warm_up(self.rt, getattr(self.problem, step), f"{what} of {likelihood}")
 
 
 class Fit(_WithOptimizer):
     """Unconditional maximum-likelihood fit (``pyhf.infer.mle.fit``)."""
 
     def setup(self, cache, likelihood, backend, device, precision, optimizer):
-        self.setup_likelihood(cache, likelihood, backend, device, precision, optimizer)
-        warm_up(self.rt, self.problem.fit, f"fit of {likelihood}")
+        self.setup_step(cache, likelihood, backend, device, precision, optimizer, "fit", "fit")
 
     def time_fit(self, cache, likelihood, backend, device, precision, optimizer):
         self.problem.fit()
@@ -132,8 +140,7 @@ class FixedPOIFit(_WithOptimizer):
     needs_signal = True
 
     def setup(self, cache, likelihood, backend, device, precision, optimizer):
-        self.setup_likelihood(cache, likelihood, backend, device, precision, optimizer)
-        warm_up(self.rt, self.problem.fixed_poi_fit, f"fixed-POI fit of {likelihood}")
+        self.setup_step(cache, likelihood, backend, device, precision, optimizer, "fixed_poi_fit", "fixed-POI fit")
 
     def time_fixed_poi_fit(self, cache, likelihood, backend, device, precision, optimizer):
         self.problem.fixed_poi_fit()
@@ -143,10 +150,10 @@ class Hypotest(_WithOptimizer):
     """Asymptotic CLs at mu=1 (qtilde) with the expected band: what a reinterpretation computes per point."""
 
     needs_signal = True
+    fits = 5  # free and mu-fixed fits on the data and on the Asimov data, and the fit that makes the Asimov data
 
     def setup(self, cache, likelihood, backend, device, precision, optimizer):
-        self.setup_likelihood(cache, likelihood, backend, device, precision, optimizer)
-        warm_up(self.rt, self.problem.hypotest, f"hypotest of {likelihood}")
+        self.setup_step(cache, likelihood, backend, device, precision, optimizer, "hypotest", "hypotest")
 
     def time_hypotest(self, cache, likelihood, backend, device, precision, optimizer):
         self.problem.hypotest()

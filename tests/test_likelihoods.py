@@ -110,6 +110,25 @@ def test_load_applies_the_default_patch(monkeypatch):
     assert erjr.patch == "ERJR_200p0_100p0" and erjr.reference is None  # references are for the default patch
 
 
+@needs_mirror
+def test_setup_cache_keeps_each_likelihood_in_its_own_file(monkeypatch, tmp_path):
+    """What asv's setup_cache returns is unpickled by every benchmark process: it must hold paths, not likelihoods."""
+    import pickle
+
+    monkeypatch.setenv("PYHF_BENCH_DATA", str(MIRROR))
+    monkeypatch.setenv("PYHF_BENCH_REGISTRY", str(tmp_path / "no-user-registry.json"))
+    cached = likelihoods.cache_loaded(["staus/lowMass", "ss3L/Rpv2L", "nosuch/region"], tmp_path)
+    assert len(pickle.dumps(cached)) < 2000
+    assert cached["nosuch/region"][0] == "error" and "nosuch" in cached["nosuch/region"][1]
+    files = sorted(p.name for p in tmp_path.glob("*.pickle"))
+    assert files == ["likelihood-0.pickle", "likelihood-1.pickle"], files
+    lk = likelihoods.load_cached(cached["staus/lowMass"])
+    assert lk.key == "staus/lowMass" and lk.spec == likelihoods.load_key("staus/lowMass").spec
+    assert likelihoods.load_cached(cached["ss3L/Rpv2L"]).key == "ss3L/Rpv2L"
+    with pytest.raises(UserError, match="cannot load nosuch/region"):
+        likelihoods.load_cached(cached["nosuch/region"])
+
+
 # --------------------------------------------------------------------------- bad input
 
 

@@ -68,6 +68,37 @@ def test_absent_gpu_is_a_cheap_skip(backend):
     assert result == {"reason": "no gpu on this machine", "heavy": []}
 
 
+@pytest.mark.parametrize("backend", ["numpy", "pytorch"])
+def test_minuit_steps_predicted_to_outrun_the_timeout_skip_with_the_prediction(backend):
+    # Minuit's cost is ~n_pars^2 objective calls: the prediction scales with the
+    # timed call, so a timeout far below it skips (and says why) and a generous one runs.
+    result = run_python(
+        "import json\n"
+        "from pyhf_bench import support\n"
+        "from pyhf_bench.inference import Problem\n"
+        "from pyhf_bench.synthetic import make_spec\n"
+        f"rt = support.activate({backend!r}, 'cpu', '64b', 'minuit')\n"
+        "problem = Problem.from_spec(rt, make_spec(n_bins=10, seed=0), poi_name='mu')\n"
+        "n = problem.model.config.npars\n"
+        "predicted = support.minuit_budget(problem, 5, 1e6, 'hypotest of demo')\n"
+        "try:\n    support.minuit_budget(problem, 5, 1e-3, 'hypotest of demo')\n    reason = None\n"
+        "except support.Skip as exc:\n    reason = str(exc)\n"
+        "print('@@' + json.dumps({'n': n, 'predicted': predicted, 'reason': reason}))"
+    )
+    assert result["predicted"] > 0
+    assert result["reason"].startswith(f"hypotest of demo with minuit on {backend} (64b) is predicted at ")
+    assert f"5 fit(s) x {result['n']}^2 objective calls" in result["reason"]
+    assert "timeout" in result["reason"]
+
+
+def test_scipy_steps_are_not_budgeted():
+    class Scipy:
+        class rt:
+            optimizer = "scipy"
+
+    assert support.minuit_budget(Scipy, 5, 1e-3, "fit") is None
+
+
 def test_skip_is_what_asv_treats_as_skipped():
     assert issubclass(support.Skip, NotImplementedError)
 

@@ -463,6 +463,58 @@ def seed_everything(rt: Runtime, seed: int = 0) -> None:
         tf.random.set_seed(seed)
 
 
+#: A minuit fit costs about (free parameters)^2 objective calls: Migrad's
+#: updates and Hesse's numerical second derivatives, which pyhf always runs
+#: after a valid Migrad; where the backend has autodiff each call also
+#: computes the gradient.  Measured on this suite's full tier (2-core machine,
+#: 47-118 parameters, README "Minuit's cost"): fit seconds / (n^2 x seconds per
+#: call) was 0.37-1.17 across numpy, jax, pytorch and tensorflow.
+MINUIT_CALLS_PER_PARAMETER_SQUARED = 1.0
+#: The share of a benchmark's asv timeout that its warm-up plus one timed call may use.
+TIMEOUT_SHARE = 0.8
+
+
+def minuit_budget(problem, fits: int, timeout: float, what: str) -> float | None:
+    """Skip a minuit step predicted to outrun the benchmark's timeout; return the prediction (s).
+
+    A timed-out combination costs the whole ``timeout`` and records nothing
+    (minuit on eager TensorFlow took 9 min per fit for staus' 118 parameters;
+    3L resonance's 623 would take hours), so the cost is predicted first from
+    one objective call, timed here: ``fits x n^2 x seconds per call``.  The
+    warm-up and the timed call must both fit in ``TIMEOUT_SHARE`` of it.
+    Returns None for other optimizers.
+    """
+    import statistics
+    import time
+
+    rt = problem.rt
+    if rt.optimizer != "minuit":
+        return None
+    if rt.backend == "numpy":  # no autodiff: minuit differentiates numerically, calling the NLL alone
+        call = problem.logpdf
+    else:
+        function = problem.value_and_grad_function()
+
+        def call():
+            return problem.value_and_grad(function)
+
+    call()  # compilation and first-call caches
+    seconds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    n = problem.model.config.npars
+    predicted = fits * MINUIT_CALLS_PER_PARAMETER_SQUARED * n * n * statistics.median(seconds)
+    if 2 * predicted > TIMEOUT_SHARE * timeout:
+        raise Skip(
+            f"{what} with minuit on {rt.backend} ({rt.precision}) is predicted at {predicted / 60:.0f} min "
+            f"({fits} fit(s) x {n}^2 objective calls x {1e3 * statistics.median(seconds):.1f} ms): the warm-up "
+            f"and the timed call would outrun this benchmark's {timeout / 60:.0f} min timeout"
+        )
+    return predicted
+
+
 def warm_up(rt: Runtime, step: Callable, what: str):
     """Run *step* once before timing it; a fit that cannot work at 32b is a skip, not an error.
 
@@ -508,6 +560,24 @@ def _import_backend_error(pyhf):
     return getattr(pyhf.exceptions, "ImportBackendError", ImportError)
 
 
+def check_runnable(backend: str, device: str = "cpu", precision: str = "64b", optimizer: str = "scipy") -> None:
+    """The cheap reasons a combination cannot run here, checked before anything heavy is imported or loaded.
+
+    Most of the full tier's combinations skip on a CPU-only machine; each is a
+    process of its own, so its skip must cost next to nothing.
+    """
+    for kind, value in (("backend", backend), ("device", device), ("precision", precision), ("optimizer", optimizer)):
+        check_choice(kind, value)
+    if backend not in selected_backends():
+        raise Skip(f"the {backend} backend is not selected ({BACKENDS_ENV}={os.environ.get(BACKENDS_ENV)})")
+    if backend == "numpy" and device != "cpu":
+        raise Skip("pyhf's numpy backend runs on the CPU only")
+    if backend == "pytorch" and device == "tpu":
+        raise Skip("pyhf's pytorch backend has no TPU path (it would need torch_xla)")
+    if not device_node_present(device):
+        raise Skip(f"no {device} on this machine")
+
+
 def activate(
     backend: str,
     device: str = "cpu",
@@ -523,17 +593,7 @@ def activate(
     Call it once per process (asv runs every parameter combination in a fresh
     one): switching frameworks back and forth in one interpreter is fragile.
     """
-    for kind, value in (("backend", backend), ("device", device), ("precision", precision), ("optimizer", optimizer)):
-        check_choice(kind, value)
-    # Cheap skips first: nothing heavy imported yet.
-    if backend not in selected_backends():
-        raise Skip(f"the {backend} backend is not selected ({BACKENDS_ENV}={os.environ.get(BACKENDS_ENV)})")
-    if backend == "numpy" and device != "cpu":
-        raise Skip("pyhf's numpy backend runs on the CPU only")
-    if backend == "pytorch" and device == "tpu":
-        raise Skip("pyhf's pytorch backend has no TPU path (it would need torch_xla)")
-    if not device_node_present(device):
-        raise Skip(f"no {device} on this machine")
+    check_runnable(backend, device, precision, optimizer)
 
     import pyhf
 
@@ -618,11 +678,16 @@ class BackendBenchmark:
         if "setup" in cls.__dict__ and not hasattr(cls, "teardown"):
             cls.setup = setup_once_per_process(cls.__dict__["setup"])
 
-    def activate(self, backend, device, precision, optimizer="scipy", optimizer_options=None, **axes) -> Runtime:
-        """Skip combinations outside the selected tier, then :func:`activate` the backend."""
+    def precheck(self, backend, device, precision, optimizer="scipy", **axes) -> None:
+        """Skip combinations outside the selected tier or impossible here, cheaply (see :func:`check_runnable`)."""
         params = dict(backend=backend, device=device, precision=precision, optimizer=optimizer, **axes)
         in_quick = all(params[name] in values for name, values in self.quick.items())
         described = ", ".join(f"{name}={params[name]}" for name in self.quick)
         require_tier(in_quick, f"{type(self).__name__} with {described}")
+        check_runnable(backend, device, precision, optimizer)
+
+    def activate(self, backend, device, precision, optimizer="scipy", optimizer_options=None, **axes) -> Runtime:
+        """Skip combinations outside the selected tier, then :func:`activate` the backend."""
+        self.precheck(backend, device, precision, optimizer, **axes)
         self.rt = activate(backend, device, precision, optimizer, optimizer_options)
         return self.rt
