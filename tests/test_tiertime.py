@@ -146,3 +146,21 @@ def test_a_shard_whose_likelihood_is_missing_is_refused_not_recorded(tmp_path):
     )
     assert proc.returncode == 2 and "shard staus/combined:" in proc.stderr and "pyhf-bench fetch staus" in proc.stderr
     assert "running" not in proc.stdout and not ledger.exists()
+
+
+def test_each_row_names_the_suite_revision_it_measured(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    assert tiertime.suite_revision(tmp_path) is None  # not a checkout
+    git("init", "-q")
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "b.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "suite")
+    clean = tiertime.suite_revision(tmp_path)
+    assert clean and "+" not in clean
+    (tmp_path / "README.md").write_text("docs do not change what is measured\n")
+    assert tiertime.suite_revision(tmp_path) == clean
+    (tmp_path / "benchmarks" / "b.py").write_text("x = 2\n")
+    assert tiertime.suite_revision(tmp_path) == clean + "+changes"

@@ -93,6 +93,22 @@ def _write_ledger(path: Path, ledger: dict) -> None:
         handle.write("\n")
 
 
+def suite_revision(checkout: Path) -> str | None:
+    """The suite's git commit (``+changes`` when benchmarks/ or src/ differ from it): what a shard measured.
+
+    Ledger rows from different sittings may come from different versions of
+    the suite; each row says which.
+    """
+    def git(*args):
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True)
+
+    head = git("rev-parse", "--short=12", "HEAD")
+    if head.returncode:
+        return None
+    dirty = git("status", "--porcelain", "--", "benchmarks", "src").stdout.strip()
+    return head.stdout.strip() + ("+changes" if dirty else "")
+
+
 def run_shard(name: str, regex: str, tier: str, config: Path, asv_args: list[str], log_dir: Path) -> dict:
     """Run one shard under ``asv run --python=same --quick``; return its ledger row."""
     env = dict(os.environ, **{support.TIER_ENV: tier})
@@ -105,6 +121,7 @@ def run_shard(name: str, regex: str, tier: str, config: Path, asv_args: list[str
     cmd = [sys.executable, "-m", "asv", "--config", str(config), "run", "--python=same", "--quick", "-b", regex, *asv_args]
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".log")
+    suite = suite_revision(config.parent)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     load_before = _loadavg()
     t0 = time.perf_counter()
@@ -119,6 +136,7 @@ def run_shard(name: str, regex: str, tier: str, config: Path, asv_args: list[str
         "returncode": proc.returncode,
         # asv writes one such line per combination it killed at the benchmark's `timeout`.
         "timeouts": len(re.findall(r"timed out", text)),
+        "suite": suite,
         "started": started,
         "load_before": load_before,
         "load_after": _loadavg(),
