@@ -547,9 +547,6 @@ def load_key(text: str, patch: str | None = None) -> Likelihood:
     return load(name, region, patch)
 
 
-# --------------------------------------------------------------------------- fetching and verifying
-
-
 def cache_loaded(keys: list[str], directory: Path) -> dict[str, tuple[str, str]]:
     """Load, hash-check, validate and patch each of *keys* once, each into its own pickle in *directory*.
 
@@ -588,6 +585,9 @@ def load_cached(cached: tuple[str, str]) -> Likelihood:
         raise UserError(value)
     with open(value, "rb") as handle:
         return pickle.load(handle)
+
+
+# --------------------------------------------------------------------------- fetching and verifying
 
 
 def _archive_digests(archive: Path) -> dict[str, str]:

@@ -505,11 +505,12 @@ def minuit_budget(problem, fits: int, timeout: float, what: str) -> float | None
         call()
         seconds.append(time.perf_counter() - start)
     n = problem.model.config.npars
-    predicted = fits * MINUIT_CALLS_PER_PARAMETER_SQUARED * n * n * statistics.median(seconds)
+    per_call = statistics.median(seconds)
+    predicted = fits * MINUIT_CALLS_PER_PARAMETER_SQUARED * n * n * per_call
     if 2 * predicted > TIMEOUT_SHARE * timeout:
         raise Skip(
             f"{what} with minuit on {rt.backend} ({rt.precision}) is predicted at {predicted / 60:.0f} min "
-            f"({fits} fit(s) x {n}^2 objective calls x {1e3 * statistics.median(seconds):.1f} ms): the warm-up "
+            f"({fits} fit(s) x {n}^2 objective calls x {1e3 * per_call:.1f} ms): the warm-up "
             f"and the timed call would outrun this benchmark's {timeout / 60:.0f} min timeout"
         )
     return predicted
