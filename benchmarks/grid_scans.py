@@ -21,7 +21,18 @@ worker count (worker counts above the machine's cores skip).
 import os
 
 from pyhf_bench import UserError
-from pyhf_bench.support import BACKENDS, DEVICES, PRECISIONS, BackendBenchmark, Skip, device_node_present, require_tier
+from pyhf_bench.support import (
+    BACKENDS,
+    DEVICES,
+    PRECISIONS,
+    TIMEOUT_SHARE,
+    BackendBenchmark,
+    Skip,
+    device_node_present,
+    duration,
+    require_tier,
+    require_time_budget,
+)
 
 #: A grid is ``name/region`` (every patch) or ``name/region[SUBSET]`` (the CLI's --patches syntax).
 QUICK_GRID = "sbottom/RegionA[first:4]"
@@ -52,9 +63,14 @@ class _GridBenchmark(BackendBenchmark):
         "precision": ("64b",),
         "workers": (0, 2),
     }
-    # One scan per sample: a whole numpy grid takes minutes to tens of minutes.
+    # One scan per sample: a whole numpy grid takes minutes to tens of minutes.  One round,
+    # and one sample once a scan outlasts 300 s (asv's min_run_count defaults to 2): setup
+    # has warmed up every process, so further whole-grid scans would only repeat minutes of
+    # work (asv's defaults made it 4 scans per combination). The quick subset still takes 3.
     number = 1
     repeat = (1, 3, 300.0)
+    rounds = 1
+    min_run_count = 1
     timeout = 4 * 3600
 
     def setup_grid(self, grid, backend, device, precision, workers):
@@ -83,10 +99,38 @@ class _GridBenchmark(BackendBenchmark):
             if workers:
                 self._cluster = scan.dask_client(workers=workers)
                 self.client = self._cluster.__enter__()
-            scan.warm_up(self.settings, self.patches[0], self.client)
+            self.point_seconds = scan.warm_up(self.settings, self.patches[0], self.client)
         except UserError as exc:  # no dask in this environment, or the combination cannot run (raised in a worker)
             self.teardown()
             raise Skip(str(exc)) from None
+
+    def require_budget(self, serial_point: float | None = None) -> None:
+        """Skip a scan predicted to outrun the timeout: asv would kill it and record nothing.
+
+        Predicted from the warm-up point: points x seconds per point / workers (plus
+        a serial scan at *serial_point* seconds per point, for GridScaling's reference).
+        A first point can be slower than the rest, so a second one is timed before skipping.
+        """
+        from pyhf_bench import scan
+
+        def predict():
+            return len(self.patches) * (self.point_seconds / max(self.workers, 1) + (serial_point or 0.0))
+
+        if predict() > TIMEOUT_SHARE * self.timeout:
+            self.point_seconds = min(self.point_seconds, scan.warm_up(self.settings, self.patches[0], self.client))
+            if serial_point is not None:
+                serial_point = min(serial_point, scan.warm_up(self.settings, self.patches[0]))
+        per_point = f"{self.point_seconds:.1f} s per point" + (f" / {self.workers} workers" if self.workers else "")
+        if serial_point is not None:
+            per_point += f", plus the serial reference at {serial_point:.1f} s per point"
+        try:
+            require_time_budget(
+                predict(), self.timeout,
+                f"scanning {len(self.patches)} points with {self.settings.backend} ({self.settings.precision}) "
+                f"is predicted at {duration(predict())} ({per_point})")
+        except Skip:
+            self.teardown()
+            raise
 
     def teardown(self, *args):
         if getattr(self, "_cluster", None) is not None:
@@ -109,6 +153,7 @@ class GridScan(_GridBenchmark):
 
     def setup(self, grid, backend, device, precision, workers):
         self.setup_grid(grid, backend, device, precision, workers)
+        self.require_budget()
 
     def time_scan(self, grid, backend, device, precision, workers):
         self.scan()
@@ -135,7 +180,7 @@ class GridScaling(_GridBenchmark):
 
         self.setup_grid(grid, backend, device, precision, workers)
         # The serial reference, in this process (which activates the backend here), at steady state as well.
-        scan.warm_up(self.settings, self.patches[0])
+        self.require_budget(serial_point=scan.warm_up(self.settings, self.patches[0]))
         serial = scan.run_scan(self.settings, self.patches)
         if serial.failed:
             self.teardown()

@@ -302,3 +302,25 @@ def test_grid_benchmarks_import_nothing_heavy_and_declare_their_tiers():
     assert result["names"] == ["grid", "backend", "device", "precision", "workers"]
     assert result["quick"]["workers"] == [0, 2] and result["quick"]["backend"] == ["numpy", "jax"]
     assert result["workers"] == [1, 2, 4, 8]
+
+
+def test_a_grid_scan_predicted_to_outrun_the_timeout_skips_with_the_prediction():
+    # asv kills a benchmark at its timeout and records nothing: a whole grid that cannot finish
+    # (e.g. TensorFlow on a big grid) must skip, predicted from the warm-up point, not burn hours.
+    result = run_python(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from benchmarks.grid_scans import GridScan, QUICK_GRID\n"
+        "from pyhf_bench.support import Skip\n"
+        "short = GridScan()\n"
+        "short.timeout = 1.0\n"
+        "try:\n    short.setup(QUICK_GRID, 'numpy', 'cpu', '64b', 0)\n    reason = None\n"
+        "except Skip as exc:\n    reason = str(exc)\n"
+        "runs = GridScan()\n"
+        "runs.setup(QUICK_GRID, 'numpy', 'cpu', '64b', 0)\n"
+        "print('@@' + json.dumps({'reason': reason, 'point': runs.point_seconds, 'n': len(runs.patches)}))",
+        env={"PYHF_BENCH_TIER": "quick"},
+    )
+    assert result["n"] == 4 and result["point"] > 0
+    assert result["reason"].startswith("scanning 4 points with numpy (64b) is predicted at "), result
+    assert "s per point" in result["reason"] and "would outrun this benchmark's 1 s timeout" in result["reason"]

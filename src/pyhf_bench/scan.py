@@ -667,17 +667,20 @@ def _run(settings, points, axes, analysis, client, workers, scheduler, cluster_s
     return snapshot()
 
 
-def warm_up(settings: ScanSettings, patch: str, client=None) -> None:
+def warm_up(settings: ScanSettings, patch: str, client=None) -> float:
     """Bring every process of a scan to steady state: backend active, workspace read, one point computed.
 
     On Dask, *patch* runs once on **every** worker (``Client.run``), so no
     worker pays its set-up inside a timed scan.  For the benchmarks; a real
-    scan pays set-up once per worker and reports it as ``setup``.
+    scan pays set-up once per worker and reports it as ``setup``.  Returns the
+    slowest process's seconds for that point without its set-up: what a point
+    of the scan costs (an upper bound: first calls fill caches).
     """
     if client is None:
-        point_task(settings, patch)
+        results = [point_task(settings, patch)]
     else:
-        client.run(point_task, settings, patch)
+        results = list(client.run(point_task, settings, patch).values())
+    return max(r["seconds"]["total"] - r["seconds"]["setup"] for r in results)
 
 
 # --------------------------------------------------------------------------- output

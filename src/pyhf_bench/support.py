@@ -507,13 +507,29 @@ def minuit_budget(problem, fits: int, timeout: float, what: str) -> float | None
     n = problem.model.config.npars
     per_call = statistics.median(seconds)
     predicted = fits * MINUIT_CALLS_PER_PARAMETER_SQUARED * n * n * per_call
-    if 2 * predicted > TIMEOUT_SHARE * timeout:
-        raise Skip(
-            f"{what} with minuit on {rt.backend} ({rt.precision}) is predicted at {predicted / 60:.0f} min "
-            f"({fits} fit(s) x {n}^2 objective calls x {1e3 * per_call:.1f} ms): the warm-up "
-            f"and the timed call would outrun this benchmark's {timeout / 60:.0f} min timeout"
-        )
+    # The warm-up and one timed call (heavy benchmarks take one sample per process: min_run_count = 1).
+    require_time_budget(
+        2 * predicted, timeout,
+        f"{what} with minuit on {rt.backend} ({rt.precision}) is predicted at {duration(predicted)} "
+        f"({fits} fit(s) x {n}^2 objective calls x {1e3 * per_call:.1f} ms): the warm-up and the timed call")
     return predicted
+
+
+def require_time_budget(predicted: float, timeout: float, prediction: str) -> None:
+    """Skip when *predicted* seconds exceed ``TIMEOUT_SHARE`` of the benchmark's asv timeout.
+
+    asv kills a benchmark process at its timeout and records nothing for it,
+    so a combination that cannot finish would only burn the whole timeout.
+    *prediction* says what was predicted and from what; the skip reason is
+    ``"<prediction> would outrun this benchmark's N min timeout"``.
+    """
+    if predicted > TIMEOUT_SHARE * timeout:
+        raise Skip(f"{prediction} would outrun this benchmark's {duration(timeout)} timeout")
+
+
+def duration(seconds: float) -> str:
+    """``"45 s"`` under two minutes, else ``"12 min"``: how skip reasons state times."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def warm_up(rt: Runtime, step: Callable, what: str):
