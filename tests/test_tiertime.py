@@ -148,6 +148,25 @@ def test_a_shard_whose_likelihood_is_missing_is_refused_not_recorded(tmp_path):
     assert "running" not in proc.stdout and not ledger.exists()
 
 
+def test_remeasured_shards_run_again_and_the_others_stay_skipped(tmp_path):
+    # With no data the remeasured shard is refused before asv starts: enough to show it was not skipped.
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    ledger = tmp_path / "ledger.json"
+    recorded = [{"shard": s, "regex": r, "seconds": 10.0, "returncode": 0} for s, r in tiertime.shards(all_keys()).items()]
+    ledger.write_text(json.dumps({"format": 1, "tier": "full", "shards": recorded}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--ledger", str(ledger), "--only", "sbottom/RegionA",
+         "staus/combined", "--remeasure", "staus/combined", "--config", str(ROOT / "asv.conf.json")],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYHF_BENCH_DATA": str(empty)},
+    )
+    assert "sbottom/RegionA: in the ledger, skipped" in proc.stdout
+    assert proc.returncode == 2 and "shard staus/combined:" in proc.stderr
+    assert json.loads(ledger.read_text())["shards"] == recorded  # nothing replaced by a shard that did not run
+    bad = _cli("--ledger", str(ledger), "--remeasure", "nope/none", "--config", str(ROOT / "asv.conf.json"), cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown shard(s) nope/none" in bad.stderr
+
+
 def test_each_row_names_the_suite_revision_it_measured(tmp_path):
     def git(*args):
         subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)

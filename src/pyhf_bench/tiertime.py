@@ -166,7 +166,7 @@ def _cmd(args) -> int:
     ledger = read_ledger(ledger_path)
     available = shards(all_keys())
     wanted = args.only or list(available)
-    unknown = [s for s in wanted if s not in available]
+    unknown = [s for s in [*wanted, *args.remeasure] if s not in available]
     if unknown:
         raise UserError(f"unknown shard(s) {', '.join(unknown)}; choose from: {', '.join(available)}")
     if ledger.get("tier", tier) != tier:
@@ -177,6 +177,7 @@ def _cmd(args) -> int:
         machine=machine_description(),
     )
     done = {row["shard"] for row in ledger["shards"] if row["returncode"] == 0 or not args.retry_failed}
+    done -= set(args.remeasure)
     start = time.monotonic()
     for name in wanted:
         if name in done:
@@ -213,5 +214,8 @@ def add_parser(sub) -> None:
     p.add_argument("--only", nargs="+", metavar="SHARD", help="run only these shards, in this order (name/region or 'rest')")
     p.add_argument("--budget-minutes", type=float, help="start no new shard after this many minutes")
     p.add_argument("--retry-failed", action="store_true", help="run again the shards recorded with a non-zero asv status")
+    p.add_argument("--remeasure", nargs="+", default=[], metavar="SHARD",
+                   help="run these shards again although recorded (e.g. after a change to the suite); "
+                   "their rows are replaced")
     p.add_argument("--log-dir", default=".asv/tier-time-logs", help="asv's output per shard (default: .asv/tier-time-logs)")
     p.set_defaults(func=_cmd)
