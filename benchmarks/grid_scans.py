@@ -123,11 +123,12 @@ class _GridBenchmark(BackendBenchmark):
         per_point = f"{self.point_seconds:.1f} s per point" + (f" / {self.workers} workers" if self.workers else "")
         if serial_point is not None:
             per_point += f", plus the serial reference at {serial_point:.1f} s per point"
+        predicted = predict()
         try:
             require_time_budget(
-                predict(), self.timeout,
+                predicted, self.timeout,
                 f"scanning {len(self.patches)} points with {self.settings.backend} ({self.settings.precision}) "
-                f"is predicted at {duration(predict())} ({per_point})")
+                f"is predicted at {duration(predicted)} ({per_point})")
         except Skip:
             self.teardown()
             raise

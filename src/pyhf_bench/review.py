@@ -322,11 +322,7 @@ def summarize(trials: list[Trial], factor: float) -> dict:
 def _cmd(args) -> int:
     if args.repeats < 1:
         raise UserError(f"--repeats {args.repeats}: give at least 1")
-    if args.factor <= 1:
-        raise UserError(f"--factor {args.factor}: give a factor above 1 (e.g. {DEFAULT_FACTOR})")
-    config = Path(args.config).resolve()
-    if not config.is_file():
-        raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
+    config = _checked_options(args)
     if args.work:
         work = Path(args.work).resolve()
         work.mkdir(parents=True, exist_ok=True)
@@ -354,14 +350,20 @@ def _cmd(args) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _review_cmd(args) -> int:
-    from .runner import era_environment
-
+def _checked_options(args) -> Path:
+    """The options `review` and `review-proof` share, checked; returns the asv config's path."""
     if args.factor <= 1:
         raise UserError(f"--factor {args.factor}: give a factor above 1 (e.g. {DEFAULT_FACTOR})")
     config = Path(args.config).resolve()
     if not config.is_file():
         raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
+    return config
+
+
+def _review_cmd(args) -> int:
+    from .runner import era_environment
+
+    config = _checked_options(args)
     verdict = review_commits(config, era_environment(config, args.era), args.base, args.head, args.factor,
                              args.confirm_rounds, machine=args.machine, benchmarks=args.bench,
                              echo=lambda text: print(text, flush=True))
