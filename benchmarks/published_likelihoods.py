@@ -25,6 +25,7 @@ from pyhf_bench.support import (
     require_tier,
     seed_everything,
     tier,
+    toy_budget,
     warm_up,
 )
 
@@ -191,10 +192,12 @@ class ToyHypotest(_PublishedBenchmark):
 
     def setup(self, cache, likelihood, backend, device, precision, ntoys):
         self.setup_likelihood(cache, likelihood, backend, device, precision, ntoys=ntoys)
-        # Warm up on a few toys: compiles everything the full run uses.
+        # Warm up on a few toys: compiles everything the full run uses, and times them, so that
+        # a combination predicted to outrun the timeout skips instead of burning it.
         seed_everything(self.rt)
         try:
-            warm_up(self.rt, lambda: self.problem.toy_hypotest(ntoys=5), f"toy hypotest of {likelihood}")
+            warm_up(self.rt, lambda: toy_budget(self.problem, ntoys, self.timeout, likelihood),
+                    f"toy hypotest of {likelihood}")
         except TypeError as exc:
             # pyhf 0.7.6's toy calculator calls percentile(..., interpolation=...),
             # a keyword numpy 2 (and recent jax) removed: an incompatibility of this

@@ -91,6 +91,35 @@ def test_minuit_steps_predicted_to_outrun_the_timeout_skip_with_the_prediction(b
     assert "timeout" in result["reason"]
 
 
+def test_toys_predicted_to_outrun_the_timeout_skip_with_the_prediction():
+    # pytorch: pyhf 0.7.6's toys fail on numpy 2 and jax here (percentile(interpolation=...)).
+    # The warm-up batch times the toys; 1000 of them against a tiny timeout skip and say why,
+    # and against a generous one the prediction is returned and the toys are not re-timed.
+    result = run_python(
+        "import json\n"
+        "from pyhf_bench import support\n"
+        "from pyhf_bench.inference import Problem\n"
+        "from pyhf_bench.synthetic import make_spec\n"
+        "rt = support.activate('pytorch', 'cpu', '64b')\n"
+        "problem = Problem.from_spec(rt, make_spec(n_bins=2, seed=0), poi_name='mu')\n"
+        "calls = []\n"
+        "toys = problem.toy_hypotest\n"
+        "problem.toy_hypotest = lambda ntoys: calls.append(ntoys) or toys(ntoys)\n"
+        "predicted = support.toy_budget(problem, 1000, 1e6, 'demo')\n"
+        "generous = list(calls)\n"
+        "try:\n    support.toy_budget(problem, 1000, 1e-3, 'demo')\n    reason = None\n"
+        "except support.Skip as exc:\n    reason = str(exc)\n"
+        "print('@@' + json.dumps({'predicted': predicted, 'generous': generous, 'calls': calls, 'reason': reason}))"
+    )
+    warm = support.WARM_UP_TOYS
+    assert result["predicted"] > 0
+    assert result["generous"] == [warm]
+    assert result["calls"] == [warm, warm, warm], "a second, compiled batch is timed before skipping"
+    assert result["reason"].startswith("1000 toys of demo on pytorch (64b) are predicted at ")
+    assert f"s per toy, timed on {warm})" in result["reason"]
+    assert "would outrun this benchmark's 0 s timeout" in result["reason"]
+
+
 def test_scipy_steps_are_not_budgeted():
     class Scipy:
         class rt:

@@ -515,6 +515,47 @@ def minuit_budget(problem, fits: int, timeout: float, what: str) -> float | None
     return predicted
 
 
+#: Pseudo-experiments in a toy benchmark's warm-up, which also times them for ``toy_budget``.
+WARM_UP_TOYS = 5
+
+
+def toy_budget(problem, ntoys: int, timeout: float, what: str) -> float:
+    """Warm up a toy-based hypotest on a few toys; skip if *ntoys* are predicted to outrun the timeout.
+
+    Toys cost about ``ntoys x seconds per toy``: four fits per toy (two
+    hypotheses, two fits for the test statistic each) plus a few fits to set
+    up the calculator, so timing a small batch over-predicts slightly.  A slow
+    backend (TensorFlow fits sbottom in seconds) would burn the whole timeout
+    on 1000 toys and record nothing.  The warm-up batch also compiles; if it
+    predicts too much, a second, compiled batch is timed before skipping.
+    Returns the prediction for the warm-up plus one timed call (s).
+    """
+    import time
+
+    def batch() -> float:
+        start = time.perf_counter()
+        problem.toy_hypotest(ntoys=WARM_UP_TOYS)
+        return time.perf_counter() - start
+
+    rt = problem.rt
+    spent = batch()
+    per_toy = spent / WARM_UP_TOYS
+
+    def predict() -> float:
+        return spent + ntoys * per_toy
+
+    if predict() > TIMEOUT_SHARE * timeout:
+        second = batch()
+        spent += second
+        per_toy = min(per_toy, second / WARM_UP_TOYS)
+    predicted = predict()
+    require_time_budget(
+        predicted, timeout,
+        f"{ntoys} toys of {what} on {rt.backend} ({rt.precision}) are predicted at {duration(ntoys * per_toy)} "
+        f"({per_toy:.2f} s per toy, timed on {WARM_UP_TOYS})")
+    return predicted
+
+
 def require_time_budget(predicted: float, timeout: float, prediction: str) -> None:
     """Skip when *predicted* seconds exceed ``TIMEOUT_SHARE`` of the benchmark's asv timeout.
 
