@@ -36,6 +36,11 @@ DEVICES = ("cpu", "gpu", "tpu")
 PRECISIONS = ("64b", "32b")
 OPTIMIZERS = ("scipy", "minuit")
 TIERS = ("quick", "full")
+#: The whole signal grids the full tier scans (benchmarks/grid_scans.py), and its Dask worker
+#: counts (0: in the benchmark process).  Here, not in the benchmark module, because
+#: ``pyhf-bench tier-time`` splits these scans into shards of their own.
+WHOLE_GRIDS = ("sbottom/RegionA", "1Lbb/all", "3L-eRJR/all")
+GRID_WORKERS = (0, 1, 2, 4, 8)
 
 #: Environment variables read by the suite.
 TIER_ENV = "PYHF_BENCH_TIER"  # quick (default) | full
