@@ -54,7 +54,10 @@ def test_shards_partition_every_benchmark_combination():
     benchmarks = _asv_benchmarks()
     assert len(benchmarks) > 30
     shards = tiertime.shards(all_keys())
-    assert set(shards) == {*all_keys(), tiertime.REST}
+    grid_shards = {s for s in shards if ":" in s}
+    assert set(shards) - grid_shards == {*all_keys(), tiertime.REST}
+    # Each whole grid: GridScan at 0, 1, 2 workers and GridScaling at 1, 2, per backend and precision.
+    assert len(grid_shards) == 3 * 5 * 4 * 2
     count = {}
     for shard, regex in shards.items():
         selected = Benchmarks(_Conf(), benchmarks, regex=regex)
@@ -74,8 +77,24 @@ def test_shards_partition_every_benchmark_combination():
     by_shard = {}
     for (name, _), (shard,) in count.items():
         by_shard.setdefault(shard, set()).add(name.split(".")[0])
+    # sbottom/RegionA keeps its grid's worker counts above 2 (they skip on 2 cores); a grid
+    # shard holds one class's combinations for one backend, precision and worker count, on
+    # every device.
     assert by_shard["sbottom/RegionA"] == {"published_likelihoods", "root_peer", "grid_scans"}
     assert {"synthetic_models", "interpolators", "grid_scans", "root_peer"} <= by_shard[tiertime.REST]
+    in_grid_shard = sorted(
+        (name, i) for (name, i), (shard,) in count.items() if shard == "1Lbb/all:GridScaling:tensorflow:64b:w1")
+    combos = combos_of(benchmarks, "grid_scans.GridScaling.track_scaling_efficiency")
+    assert [combos[i] for _, i in in_grid_shard] == [
+        ("'1Lbb/all'", "'tensorflow'", repr(device), "'64b'", "1") for device in ("cpu", "gpu", "tpu")]
+    left_in_region = [
+        combos_of(benchmarks, name)[i] for (name, i), (shard,) in count.items()
+        if shard == "sbottom/RegionA" and name.startswith("grid_scans.")]
+    assert left_in_region and {c[-1] for c in left_in_region} == {"4", "8"}
+
+
+def combos_of(benchmarks, name):
+    return list(itertools.product(*next(b for b in benchmarks if b["name"] == name)["params"]))
 
 
 def _cli(*args, cwd):
@@ -117,6 +136,18 @@ def test_unknown_shard_names_the_choices(tmp_path):
     proc = _cli("--ledger", str(tmp_path / "l.json"), "--only", "sbottom/RegionZ", "--config", str(ROOT / "asv.conf.json"), cwd=tmp_path)
     assert proc.returncode == 2 and "unknown shard(s) sbottom/RegionZ" in proc.stderr and "sbottom/RegionA" in proc.stderr
     assert not (tmp_path / "l.json").exists()
+
+
+def test_wildcards_select_grid_shards_and_unknown_patterns_are_refused():
+    available = tiertime.shards(all_keys())
+    numpy_scans = tiertime._expand(["sbottom/RegionA:GridScan:numpy:*"], available)
+    assert numpy_scans == [f"sbottom/RegionA:GridScan:numpy:{p}:w{w}" for p in ("64b", "32b") for w in (0, 1, 2)]
+    assert tiertime._expand(["staus/combined", "staus/*"], available)[:1] == ["staus/combined"]
+    assert len(set(tiertime._expand(["staus/combined", "staus/*"], available))) == 3
+    with pytest.raises(UserError, match=r"unknown shard\(s\) sbottom/RegionA:GridScan:jaxx:\*"):
+        tiertime._expand(["sbottom/RegionA:GridScan:jaxx:*"], available)
+    assert tiertime.shard_key("1Lbb/all:GridScan:jax:64b:w2") == "1Lbb/all"
+    assert tiertime.shard_key(tiertime.REST) is None
 
 
 def test_summary_counts_failures_and_timeouts():

@@ -10,6 +10,12 @@ that asv can select by parameter (``asv run -b`` matches
 * one shard per registered ``name/region`` — every benchmark whose first
   parameter is that likelihood (published-likelihood steps, ROOT peers, whole
   grids);
+* one shard per whole-grid benchmark class, grid, backend, precision and
+  worker count (``sbottom/RegionA:GridScaling:tensorflow:64b:w1``), taken out
+  of that likelihood's shard: a grid's shard would otherwise run for a day
+  here (TensorFlow scans sbottom RegionA in about an hour, and ``GridScaling``
+  scans it twice per worker count), and even one backend's scans outlast a
+  sitting;
 * one ``rest`` shard — everything without a likelihood axis (synthetic
   models, interpolators, the quick grid subset).
 
@@ -24,6 +30,7 @@ single uninterrupted run.
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import json
 import os
 import re
@@ -47,20 +54,57 @@ def _loadavg() -> float | None:
         return None
 
 
+#: The whole-grid classes of benchmarks/grid_scans.py and the worker counts that get shards
+#: of their own; larger counts stay in the likelihood's shard (they skip on a 2-core machine).
+GRID_SHARD_WORKERS = {"GridScan": (0, 1, 2), "GridScaling": (1, 2)}
+
+
+def _grid_shards(grid: str) -> dict[str, str]:
+    """``{name: regex}`` for one whole grid: asv names them ``grid_scans.GridScan.time_scan('grid',
+    'backend', 'device', 'precision', workers)``; every device is in the shard (off the CPU they
+    skip in seconds where there is no such device)."""
+    out = {}
+    for cls, worker_counts in GRID_SHARD_WORKERS.items():
+        for backend in support.BACKENDS:
+            for precision in support.PRECISIONS:
+                for workers in worker_counts:
+                    out[f"{grid}:{cls}:{backend}:{precision}:w{workers}"] = (
+                        rf"^grid_scans\.{cls}\.\w+\({re.escape(repr(grid))}, {re.escape(repr(backend))}, "
+                        rf"'[^']*', {re.escape(repr(precision))}, {workers}\)"
+                    )
+    return out
+
+
 def shards(keys: list[str]) -> dict[str, str]:
-    """``{shard name: asv -b regex}``: a shard per likelihood key, and ``rest`` for everything else.
+    """``{shard name: asv -b regex}``: a shard per likelihood key, ``rest``, and the whole-grid shards.
 
     A parameterised benchmark's name as asv matches it is
     ``module.Class.method('key', 'backend', ...)``, so ``\\('key'`` selects the
     combinations whose first parameter is that key; ``rest`` is the complement.
+    A whole grid's (``support.WHOLE_GRIDS``) likelihood shard leaves out the
+    combinations of its grid shards.
     """
-    out = {key: r"\(" + re.escape(repr(key)) for key in keys}
+    out, grids = {}, {}
+    for key in keys:
+        selects = r"\(" + re.escape(repr(key))
+        if key in support.WHOLE_GRIDS:
+            grids.update(_grid_shards(key))
+            classes = "|".join(GRID_SHARD_WORKERS)
+            counts = "|".join(str(w) for w in sorted({w for ws in GRID_SHARD_WORKERS.values() for w in ws}))
+            split_off = rf"grid_scans\.(?:{classes})\.\w+\({re.escape(repr(key))}, '[^']*', '[^']*', '[^']*', (?:{counts})\)"
+            selects = rf"^(?!{split_off}).*{selects}"
+        out[key] = selects
     if keys:
         alternatives = "|".join(re.escape(repr(key)) for key in keys)
         out[REST] = rf"^(?!.*\((?:{alternatives}))"
     else:
         out[REST] = ".*"
-    return out
+    return {**out, **grids}
+
+
+def shard_key(name: str) -> str | None:
+    """The likelihood a shard needs (``None`` for ``rest``)."""
+    return None if name == REST else name.split(":", 1)[0]
 
 
 def read_ledger(path: Path) -> dict:
@@ -155,6 +199,23 @@ def _check_loads(key: str) -> None:
         raise UserError(f"shard {key}: {exc}") from None
 
 
+def _expand(patterns: list[str], available: dict[str, str]) -> list[str]:
+    """Shard names, in order; a pattern with shell wildcards (``'sbottom/RegionA:*:numpy:*'``) names every shard it matches."""
+    names, unknown = [], []
+    for pattern in patterns:
+        matched = fnmatch.filter(available, pattern) if any(c in pattern for c in "*?[") else (
+            [pattern] if pattern in available else [])
+        unknown += [] if matched else [pattern]
+        names += [n for n in matched if n not in names]
+    if unknown:
+        likelihoods = [n for n in available if ":" not in n]
+        raise UserError(
+            f"unknown shard(s) {', '.join(unknown)}; choose from: {', '.join(likelihoods)}, and the whole-grid "
+            "shards GRID:CLASS:BACKEND:PRECISION:wN (e.g. 'sbottom/RegionA:GridScan:numpy:64b:w0'; "
+            "shell wildcards select several)")
+    return names
+
+
 def _cmd(args) -> int:
     from .likelihoods import all_keys
 
@@ -165,10 +226,8 @@ def _cmd(args) -> int:
     ledger_path = Path(args.ledger)
     ledger = read_ledger(ledger_path)
     available = shards(all_keys())
-    wanted = args.only or list(available)
-    unknown = [s for s in [*wanted, *args.remeasure] if s not in available]
-    if unknown:
-        raise UserError(f"unknown shard(s) {', '.join(unknown)}; choose from: {', '.join(available)}")
+    wanted = _expand(args.only, available) if args.only else list(available)
+    remeasure = _expand(args.remeasure, available)
     if ledger.get("tier", tier) != tier:
         raise UserError(f"ledger {ledger_path} records the {ledger['tier']} tier, not {tier}; use another --ledger")
     ledger.update(
@@ -177,7 +236,7 @@ def _cmd(args) -> int:
         machine=machine_description(),
     )
     done = {row["shard"] for row in ledger["shards"] if row["returncode"] == 0 or not args.retry_failed}
-    done -= set(args.remeasure)
+    done -= set(remeasure)
     start = time.monotonic()
     for name in wanted:
         if name in done:
@@ -186,8 +245,8 @@ def _cmd(args) -> int:
         if args.budget_minutes is not None and time.monotonic() - start > 60 * args.budget_minutes:
             print(f"budget of {args.budget_minutes} min spent: {name} and later shards left for the next sitting", flush=True)
             break
-        if name != REST:
-            _check_loads(name)
+        if shard_key(name) is not None:
+            _check_loads(shard_key(name))
         print(f"{name}: running (-b {available[name]!r})", flush=True)
         row = run_shard(name, available[name], tier, config, args.passthrough, Path(args.log_dir).resolve())
         ledger["shards"] = [r for r in ledger["shards"] if r["shard"] != name] + [row]
@@ -211,7 +270,9 @@ def add_parser(sub) -> None:
     p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
     p.add_argument("--ledger", required=True, help="JSON ledger to read and extend (created if missing)")
     p.add_argument("--tier", default="full", choices=support.TIERS, help="tier to measure (default: full)")
-    p.add_argument("--only", nargs="+", metavar="SHARD", help="run only these shards, in this order (name/region or 'rest')")
+    p.add_argument("--only", nargs="+", metavar="SHARD",
+                   help="run only these shards, in this order (name/region, 'rest', or a whole-grid shard "
+                   "such as sbottom/RegionA:GridScan:numpy:64b:w0)")
     p.add_argument("--budget-minutes", type=float, help="start no new shard after this many minutes")
     p.add_argument("--retry-failed", action="store_true", help="run again the shards recorded with a non-zero asv status")
     p.add_argument("--remeasure", nargs="+", default=[], metavar="SHARD",
