@@ -93,6 +93,54 @@ def test_shards_partition_every_benchmark_combination():
     assert left_in_region and {c[-1] for c in left_in_region} == {"4", "8"}
 
 
+def _selected(regex, benchmarks):
+    from asv.benchmarks import Benchmarks
+
+    class _Conf:
+        benchmark_dir = str(ROOT / "benchmarks")
+
+    selected = Benchmarks(_Conf(), benchmarks, regex=regex)
+    return {(name, i) for name, idx in selected.benchmark_selection.items() if name in selected
+            for i in (idx if idx is not None else [None])}
+
+
+@pytest.mark.parametrize("key", ["1Ljets/all", "sbottom/RegionA"])
+def test_a_likelihoods_backend_parts_partition_its_shard(key):
+    """KEY:numpy ... KEY:tensorflow and KEY:other select exactly what KEY does, each combination once."""
+    benchmarks = _asv_benchmarks()
+    whole = _selected(tiertime.shards(all_keys())[key], benchmarks)
+    parts = {name: _selected(regex, benchmarks) for name, regex in tiertime.backend_parts(key).items()}
+    assert sum(len(p) for p in parts.values()) == len(whole) and set().union(*parts.values()) == whole
+    assert {name.split(".")[0] for name, _ in parts[f"{key}:{tiertime.OTHER}"]} == {"root_peer"}
+    assert all(combos_of(benchmarks, name)[i][1] == "'jax'" for name, i in parts[f"{key}:jax"])
+
+
+def test_the_ledger_counts_a_likelihood_whole_or_by_all_its_parts():
+    keys = all_keys()
+    parts = list(tiertime.backend_parts("1Ljets/all"))
+    assert tiertime.covered("1Ljets/all:numpy", {"1Ljets/all"}, keys)
+    assert not tiertime.covered("1Ljets/all", set(parts[:-1]), keys)
+    assert tiertime.covered("1Ljets/all", set(parts), keys)
+    assert not tiertime.covered("1Ljets/all:GridScan:numpy:64b:w0", {"1Ljets/all"}, keys)  # grid shards are apart
+    assert tiertime.overlapping("1Ljets/all:jax", keys) == {"1Ljets/all", *parts} - {"1Ljets/all:jax"}
+    assert tiertime.overlapping("rest", keys) == set()
+
+
+def test_a_likelihood_begun_by_parts_goes_on_by_parts(tmp_path):
+    # Two parts recorded: the next sitting runs the other three parts, not the whole shard again.
+    # The data directory is empty, so the first part to run is refused before asv starts.
+    ledger = tmp_path / "ledger.json"
+    rows = [{"shard": p, "regex": "x", "seconds": 1.0, "returncode": 0} for p in ("staus/combined:numpy", "staus/combined:jax")]
+    ledger.write_text(json.dumps({"format": 1, "tier": "full", "shards": rows}))
+    (tmp_path / "empty").mkdir()
+    env = dict(os.environ, PYHF_BENCH_DATA=str(tmp_path / "empty"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--ledger", str(ledger), "--only", "staus/combined",
+         "--config", str(ROOT / "asv.conf.json")], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and "shard staus/combined:pytorch" in proc.stderr, proc.stderr
+    assert json.loads(ledger.read_text())["shards"] == rows
+
+
 def combos_of(benchmarks, name):
     return list(itertools.product(*next(b for b in benchmarks if b["name"] == name)["params"]))
 

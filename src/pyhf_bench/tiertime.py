@@ -86,14 +86,9 @@ def shards(keys: list[str]) -> dict[str, str]:
     """
     out, grids = {}, {}
     for key in keys:
-        selects = r"\(" + re.escape(repr(key))
         if key in support.WHOLE_GRIDS:
             grids.update(_grid_shards(key))
-            classes = "|".join(GRID_SHARD_WORKERS)
-            counts = "|".join(str(w) for w in sorted({w for ws in GRID_SHARD_WORKERS.values() for w in ws}))
-            split_off = rf"grid_scans\.(?:{classes})\.\w+\({re.escape(repr(key))}, '[^']*', '[^']*', '[^']*', (?:{counts})\)"
-            selects = rf"^(?!{split_off}).*{selects}"
-        out[key] = selects
+        out[key] = _likelihood_regex(key)
     if keys:
         alternatives = "|".join(re.escape(repr(key)) for key in keys)
         out[REST] = rf"^(?!.*\((?:{alternatives}))"
@@ -102,9 +97,69 @@ def shards(keys: list[str]) -> dict[str, str]:
     return {**out, **grids}
 
 
+def _likelihood_regex(key: str, after: str = "") -> str:
+    """Combinations whose first parameter is *key* (then *after*), less its whole-grid shards'."""
+    selects = r"\(" + re.escape(repr(key)) + after
+    if key not in support.WHOLE_GRIDS:
+        return selects
+    classes = "|".join(GRID_SHARD_WORKERS)
+    counts = "|".join(str(w) for w in sorted({w for ws in GRID_SHARD_WORKERS.values() for w in ws}))
+    split_off = rf"grid_scans\.(?:{classes})\.\w+\({re.escape(repr(key))}, '[^']*', '[^']*', '[^']*', (?:{counts})\)"
+    return rf"^(?!{split_off}).*{selects}"
+
+
+#: The part of a likelihood's shard without a backend axis (the ROOT peers).
+OTHER = "other"
+
+
+def backend_parts(key: str) -> dict[str, str]:
+    """A likelihood's shard split by backend (``1Ljets/all:numpy`` ...) and ``KEY:other``.
+
+    For the big models one likelihood's shard outlasts a sitting (1Ljets/all had
+    not finished its fits after an hour); its parts together select exactly what
+    the whole shard does, and the ledger counts either the whole or all its parts.
+    """
+    backends = "|".join(re.escape(repr(b)) for b in support.BACKENDS)
+    parts = {f"{key}:{b}": _likelihood_regex(key, ", " + re.escape(repr(b))) for b in support.BACKENDS}
+    parts[f"{key}:{OTHER}"] = _likelihood_regex(key, rf", (?!(?:{backends})[,)])")
+    return parts
+
+
+def all_shards(keys: list[str]) -> dict[str, str]:
+    """Every shard name ``tier-time`` accepts: the partition of ``shards`` and the likelihoods' backend parts."""
+    out = shards(keys)
+    for key in keys:
+        out.update(backend_parts(key))
+    return out
+
+
 def shard_key(name: str) -> str | None:
     """The likelihood a shard needs (``None`` for ``rest``)."""
     return None if name == REST else name.split(":", 1)[0]
+
+
+def _is_backend_part(name: str) -> bool:
+    return name.count(":") == 1
+
+
+def overlapping(name: str, keys: list[str]) -> set[str]:
+    """Shards that select some of *name*'s combinations: a likelihood and its backend parts."""
+    key = shard_key(name)
+    if key is None or key not in keys or not (name == key or _is_backend_part(name)):
+        return set()
+    return ({key} | set(backend_parts(key))) - {name}
+
+
+def covered(name: str, recorded: set[str], keys: list[str]) -> bool:
+    """Whether the ledger's *recorded* shards already cover every combination of *name*."""
+    if name in recorded:
+        return True
+    key = shard_key(name)
+    if key is None or key not in keys:
+        return False
+    if _is_backend_part(name):
+        return key in recorded
+    return name == key and set(backend_parts(key)) <= recorded
 
 
 def read_ledger(path: Path) -> dict:
@@ -189,14 +244,14 @@ def run_shard(name: str, regex: str, tier: str, config: Path, asv_args: list[str
     }
 
 
-def _check_loads(key: str) -> None:
+def _check_loads(name: str, key: str) -> None:
     """Refuse a shard whose likelihood cannot be loaded: its benchmarks would only skip."""
     from .likelihoods import load_key
 
     try:
         load_key(key)
     except UserError as exc:
-        raise UserError(f"shard {key}: {exc}") from None
+        raise UserError(f"shard {name}: {exc}") from None
 
 
 def _expand(patterns: list[str], available: dict[str, str]) -> list[str]:
@@ -210,7 +265,8 @@ def _expand(patterns: list[str], available: dict[str, str]) -> list[str]:
     if unknown:
         likelihoods = [n for n in available if ":" not in n]
         raise UserError(
-            f"unknown shard(s) {', '.join(unknown)}; choose from: {', '.join(likelihoods)}, and the whole-grid "
+            f"unknown shard(s) {', '.join(unknown)}; choose from: {', '.join(likelihoods)}; a likelihood's "
+            f"backend parts KEY:BACKEND and KEY:{OTHER} (e.g. '1Ljets/all:numpy'); and the whole-grid "
             "shards GRID:CLASS:BACKEND:PRECISION:wN (e.g. 'sbottom/RegionA:GridScan:numpy:64b:w0'; "
             "shell wildcards select several)")
     return names
@@ -225,8 +281,9 @@ def _cmd(args) -> int:
         raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
     ledger_path = Path(args.ledger)
     ledger = read_ledger(ledger_path)
-    available = shards(all_keys())
-    wanted = _expand(args.only, available) if args.only else list(available)
+    keys = all_keys()
+    available = all_shards(keys)
+    wanted = _expand(args.only, available) if args.only else list(shards(keys))
     remeasure = _expand(args.remeasure, available)
     if ledger.get("tier", tier) != tier:
         raise UserError(f"ledger {ledger_path} records the {ledger['tier']} tier, not {tier}; use another --ledger")
@@ -236,25 +293,33 @@ def _cmd(args) -> int:
         machine=machine_description(),
     )
     done = {row["shard"] for row in ledger["shards"] if row["returncode"] == 0 or not args.retry_failed}
-    done -= set(remeasure)
+    done -= {overlap for name in remeasure for overlap in {name, *overlapping(name, keys)}}
+    # A likelihood begun part by part in an earlier sitting goes on part by part.
+    recorded = {row["shard"] for row in ledger["shards"]}
+    wanted = [part for name in wanted for part in (
+        [p for p in backend_parts(name) if p not in recorded]
+        if name in keys and name not in done and set(backend_parts(name)) & recorded else [name])]
     start = time.monotonic()
     for name in wanted:
-        if name in done:
+        if covered(name, done, keys):
             print(f"{name}: in the ledger, skipped", flush=True)
             continue
         if args.budget_minutes is not None and time.monotonic() - start > 60 * args.budget_minutes:
             print(f"budget of {args.budget_minutes} min spent: {name} and later shards left for the next sitting", flush=True)
             break
         if shard_key(name) is not None:
-            _check_loads(shard_key(name))
+            _check_loads(name, shard_key(name))
         print(f"{name}: running (-b {available[name]!r})", flush=True)
         row = run_shard(name, available[name], tier, config, args.passthrough, Path(args.log_dir).resolve())
-        ledger["shards"] = [r for r in ledger["shards"] if r["shard"] != name] + [row]
+        # A row replaces the rows it overlaps (a likelihood's whole shard, or its backend parts): no combination is counted twice.
+        replaced = {name, *overlapping(name, keys)}
+        ledger["shards"] = [r for r in ledger["shards"] if r["shard"] not in replaced] + [row]
         ledger["summary"] = summary(ledger)
         _write_ledger(ledger_path, ledger)
         print(f"{name}: {row['seconds']:.0f} s, asv status {row['returncode']}, {row['timeouts']} timeouts", flush=True)
     total = summary(ledger)
-    left = [s for s in available if s not in {r["shard"] for r in ledger["shards"]}]
+    recorded = {r["shard"] for r in ledger["shards"]}
+    left = [s for s in shards(keys) if not covered(s, recorded, keys)]
     print(json.dumps({**total, "hours": round(total["seconds"] / 3600, 2), "shards_left": left}, indent=1))
     return 0
 
