@@ -8,8 +8,10 @@ that asv can select by parameter (``asv run -b`` matches
 ``name('sbottom/RegionA', 'numpy', ...)``):
 
 * one shard per registered ``name/region`` — every benchmark whose first
-  parameter is that likelihood (published-likelihood steps, ROOT peers, whole
-  grids);
+  parameter is that likelihood (published-likelihood steps, ROOT peers, the
+  grid worker counts that skip on small machines) — which also splits into
+  backend parts (``KEY:numpy`` ... ``KEY:other``) for the big models, whose
+  whole shard outlasts a sitting;
 * one shard per whole-grid benchmark class, grid, backend, precision and
   worker count (``sbottom/RegionA:GridScaling:tensorflow:64b:w1``), taken out
   of that likelihood's shard: a grid's shard would otherwise run for a day
