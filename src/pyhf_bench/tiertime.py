@@ -260,8 +260,7 @@ def _expand(patterns: list[str], available: dict[str, str]) -> list[str]:
     """Shard names, in order; a pattern with shell wildcards (``'sbottom/RegionA:*:numpy:*'``) names every shard it matches."""
     names, unknown = [], []
     for pattern in patterns:
-        matched = fnmatch.filter(available, pattern) if any(c in pattern for c in "*?[") else (
-            [pattern] if pattern in available else [])
+        matched = fnmatch.filter(available, pattern)  # a plain name matches only itself
         unknown += [] if matched else [pattern]
         names += [n for n in matched if n not in names]
     if unknown:
