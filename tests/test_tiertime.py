@@ -262,3 +262,31 @@ def test_each_row_names_the_suite_revision_it_measured(tmp_path):
     assert tiertime.suite_revision(tmp_path) == clean
     (tmp_path / "benchmarks" / "b.py").write_text("x = 2\n")
     assert tiertime.suite_revision(tmp_path) == clean + "+changes"
+
+
+def test_the_markdown_table_sums_grids_and_names_what_is_left(tmp_path):
+    # The README's table comes from `tier-time --markdown`: a row per region shard or part,
+    # one per grid (its shards summed), and the count of partition shards covered.
+    keys = all_keys()
+
+    def row(shard, seconds, returncode=0, timeouts=0):
+        return {"shard": shard, "seconds": seconds, "returncode": returncode, "timeouts": timeouts,
+                "suite": "abc123", "started": "2026-11-25T01:02:03+00:00", "load_before": 0.5, "load_after": 1.0}
+
+    rows = [row("staus/combined", 600.0), row("1Ljets/all:numpy", 300.0), row("1Ljets/all:jax", 200.0, 2, 1),
+            row("sbottom/RegionA:GridScan:numpy:64b:w0", 900.0), row("sbottom/RegionA:GridScan:jax:64b:w0", 800.0)]
+    ledger = tmp_path / "ledger.json"
+    ledger.write_text(json.dumps({"format": 1, "tier": "full", "machine": "test box", "shards": rows}))
+    proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--ledger", str(ledger), "--markdown"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "| `staus/combined` | 600 s (10.0 min) | 0 | 0 | `abc123` | 2026-11-25 01:02 | 0.50 → 1.00 |" in out
+    assert "| `1Ljets/all:jax` | 200 s (3.3 min) | 2 | 1 |" in out
+    assert "| `sbottom/RegionA:*` (2 of 40 grid shards) | 1700 s (28.3 min) | 0 | 0 |" in out
+    total = len(tiertime.shards(keys))
+    # staus/combined and the two grid shards; 1Ljets/all is only in parts.
+    assert f"**3 of {total} shards, 2800 s (0.78 h) so far** (test box)." in out
+    assert "`1Ljets/all` (parts numpy, jax measured)" in out
+    assert "`sbottom/RegionA:*` (38)" in out and "`staus/combined`" not in out.split("Not measured yet")[1]
+    assert ledger.read_text() == json.dumps({"format": 1, "tier": "full", "machine": "test box", "shards": rows})

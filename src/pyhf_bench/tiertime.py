@@ -187,6 +187,60 @@ def summary(ledger: dict) -> dict:
     }
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s ({seconds / 60:.1f} min)"
+
+
+def ledger_markdown(ledger: dict, keys: list[str]) -> str:
+    """The ledger as the README shows it: a table row per region shard or backend part, one per
+    whole grid (its grid shards summed), and a line with the total and what is not measured yet."""
+    rows = ledger["shards"]
+    grids = {key: [r for r in rows if r["shard"].startswith(key + ":") and r["shard"].count(":") == 4]
+             for key in support.WHOLE_GRIDS}
+    in_grids = {id(r) for grid_rows in grids.values() for r in grid_rows}
+    every_grid_shard = {key: [s for s in shards(keys) if s.startswith(key + ":")] for key in support.WHOLE_GRIDS}
+    lines = ["| shard | wall time | asv status | timeouts | suite | started (UTC) | load before → after |",
+             "|---|---|---|---|---|---|---|"]
+
+    def suite(r):
+        return f"`{r['suite']}`" if r.get("suite") else "not recorded"
+
+    def load(r):
+        if r.get("load_before") is None or r.get("load_after") is None:
+            return ""
+        return f"{r['load_before']:.2f} → {r['load_after']:.2f}"
+
+    for r in rows:
+        if id(r) in in_grids:
+            continue
+        lines.append(f"| `{r['shard']}` | {_minutes(r['seconds'])} | {r['returncode']} | {r.get('timeouts', 0)} "
+                     f"| {suite(r)} | {r['started'][:16].replace('T', ' ')} | {load(r)} |")
+    for key, grid_rows in grids.items():
+        if not grid_rows:
+            continue
+        suites = sorted({suite(r) for r in grid_rows})
+        lines.append(
+            f"| `{key}:*` ({len(grid_rows)} of {len(every_grid_shard[key])} grid shards) "
+            f"| {_minutes(sum(r['seconds'] for r in grid_rows))} | {max(r['returncode'] for r in grid_rows)} "
+            f"| {sum(r.get('timeouts', 0) for r in grid_rows)} | {', '.join(suites)} "
+            f"| {min(r['started'] for r in grid_rows)[:16].replace('T', ' ')} | |")
+    recorded = {r["shard"] for r in rows}
+    partition = list(shards(keys))
+    left = [s for s in partition if not covered(s, recorded, keys)]
+    total = summary(ledger)["seconds"]
+    regions = [s for s in left if s.count(":") != 4]
+    parts = {s: [p for p in backend_parts(s) if p in recorded] for s in regions if s in keys}
+    named = [f"`{s}`" + (f" (parts {', '.join(p.split(':')[1] for p in parts[s])} measured)" if parts.get(s) else "")
+             for s in regions]
+    grid_left = [f"`{key}:*` ({sum(1 for s in left if s.startswith(key + ':'))})" for key in support.WHOLE_GRIDS
+                 if any(s.startswith(key + ":") for s in left)]
+    summary_line = (f"**{len(partition) - len(left)} of {len(partition)} shards, {total:.0f} s ({total / 3600:.2f} h) so far**"
+                    f" ({ledger.get('machine', 'machine not recorded')}).")
+    if left:
+        summary_line += " Not measured yet: " + ", ".join(named) + ("; and the whole-grid shards " + ", ".join(grid_left) if grid_left else "") + "."
+    return "\n".join(lines) + "\n\n" + summary_line + "\n"
+
+
 def _write_ledger(path: Path, ledger: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as handle:
@@ -277,6 +331,9 @@ def _cmd(args) -> int:
     from .likelihoods import all_keys
 
     tier = support.check_choice("tier", args.tier)
+    if args.markdown:
+        print(ledger_markdown(read_ledger(Path(args.ledger)), all_keys()), end="")
+        return 0
     config = Path(args.config).resolve()
     if not config.is_file():
         raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
@@ -344,5 +401,7 @@ def add_parser(sub) -> None:
     p.add_argument("--remeasure", nargs="+", default=[], metavar="SHARD",
                    help="run these shards again although recorded (e.g. after a change to the suite); "
                    "their rows are replaced")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the ledger as a Markdown table with its total and what is left (the README's), run nothing")
     p.add_argument("--log-dir", default=".asv/tier-time-logs", help="asv's output per shard (default: .asv/tier-time-logs)")
     p.set_defaults(func=_cmd)
