@@ -11,7 +11,9 @@ the benchmark process; N: a LocalCluster of N single-threaded worker
 processes).  ``setup`` starts the cluster and computes one point on every
 worker, so backend activation, reading the background-only workspace and
 first-call compilation are never timed; JAX still compiles pyhf's objective
-for every new model, and that is part of each point, as in a real scan.
+for every new model, and that is part of each point, as in a real scan: the
+persistent compilation cache is off here, or a grid scanned before would be
+timed as cache reads.
 
 Quick tier: four sbottom RegionA points, numpy and jax on the CPU at 64b,
 serial and on two workers.  Full tier: every grid, device, precision and
@@ -90,7 +92,8 @@ class _GridBenchmark(BackendBenchmark):
             raise Skip(f"no {device} on this machine")
         name, region, subset = _split_grid(grid)
         try:
-            self.settings = scan.ScanSettings.create(name, region, backend, device, precision)
+            # No persistent JAX cache: each point's compile is part of the scan, whatever ran before.
+            self.settings = scan.ScanSettings.create(name, region, backend, device, precision, compile_cache=False)
             self.patches = scan.grid_patches(name, region, subset)
         except UserError as exc:  # e.g. the likelihood's files are not fetched here
             raise Skip(f"cannot scan {grid}: {exc}") from None

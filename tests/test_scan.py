@@ -183,6 +183,26 @@ def test_jax_scan_releases_each_models_executable(grid):
     assert result["sizes"] == [0, 0]  # ... and let it go
 
 
+def test_the_benchmarks_scans_compile_every_model_without_the_disk_cache(grid, tmp_path):
+    """With JAX's persistent cache on, a grid scanned before is timed as cache reads (a Dask
+    scan after the serial one ran in 3.4 instead of 5.7 min): the benchmarks' settings turn it off."""
+    written = {}
+    for compile_cache in (True, False):
+        cache = tmp_path / f"cache-{compile_cache}"
+        run_python(
+            "from pyhf_bench import scan\n"
+            f"patches = {_good_patches()[:2]!r}\n"
+            f"settings = scan.ScanSettings.create('my-grid', backend='jax', compile_cache={compile_cache})\n"
+            "res = scan.run_scan(settings, patches)\n"
+            "assert [p.status for p in res.points] == ['ok', 'ok'], res.points\n"
+            "print('@@{}')",
+            env={"PYHF_BENCH_REGISTRY": str(grid), "PYHF_BENCH_JAX_CACHE": str(cache)},
+        )
+        written[compile_cache] = len(list(cache.rglob("*"))) if cache.exists() else 0
+    assert written[True] > 0, "the cache is on by default (the CLI's scans), so this test can tell"
+    assert written[False] == 0
+
+
 def test_a_failing_point_is_retried_once_and_reported_by_name(grid, client):
     settings = scan.ScanSettings.create("my-grid")
     patches = scan.grid_patches("my-grid", "SR", "grid_[2-4]*")

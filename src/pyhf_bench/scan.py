@@ -97,9 +97,16 @@ class ScanSettings:
     #: (a LocalCluster inherits them anyway; remote workers need a shared filesystem).
     data_dir: str | None = None
     registry: str | None = None
+    #: Whether JAX may reuse compiled models from its persistent disk cache
+    #: (``support``; ``PYHF_BENCH_JAX_CACHE``).  The benchmarks turn it off: every
+    #: grid point is a new model whose compilation is part of the point, and with the
+    #: cache on a scan of a grid scanned before (another worker count, the other commit
+    #: of ``asv continuous``) would time cache reads instead.
+    compile_cache: bool = True
 
     @classmethod
-    def create(cls, name, region=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy"):
+    def create(cls, name, region=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy",
+               compile_cache=True):
         from . import likelihoods
         from .support import check_choice
 
@@ -109,6 +116,7 @@ class ScanSettings:
         return cls(
             name, region, backend, device, precision, optimizer,
             data_dir=os.environ.get("PYHF_BENCH_DATA"), registry=os.environ.get("PYHF_BENCH_REGISTRY"),
+            compile_cache=compile_cache,
         )
 
     @property
@@ -258,6 +266,8 @@ def _process_state(settings: ScanSettings) -> tuple[_ProcessState, float]:
         for variable, value in (("PYHF_BENCH_DATA", settings.data_dir), ("PYHF_BENCH_REGISTRY", settings.registry)):
             if value is not None:
                 os.environ[variable] = value
+        if not settings.compile_cache:
+            os.environ["PYHF_BENCH_JAX_CACHE"] = "off"  # read when the backend is activated, just below
         from . import likelihoods
         from .inference import _activate_for
 
