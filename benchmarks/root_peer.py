@@ -13,7 +13,7 @@ them.  ROOT and pyhf are imported in ``setup`` only (through ``roobridge``).
 
 from pyhf_bench.likelihoods import all_keys, quick_keys
 from pyhf_bench.roobridge import EVAL_BACKENDS, RootPeer, peer_tier
-from pyhf_bench.support import Skip
+from pyhf_bench.support import Skip, root_fit_budget
 from pyhf_bench.synthetic import SIZES, make_workspace
 
 #: As benchmarks/synthetic_models.py: fit-based steps stop at 100 bins.
@@ -94,6 +94,8 @@ class _RootPublished:
     repeat = (1, 5, 60.0)
     timeout = 1800
     needs_signal = False
+    #: Minuit2 fits per timed call, for the cost prediction (``support.root_fit_budget``).
+    fits = 0
 
     def setup_peer(self, likelihood, eval_backend):
         from pyhf_bench import UserError
@@ -107,6 +109,8 @@ class _RootPublished:
         if self.needs_signal and lk.poi is None:
             raise Skip(f"{likelihood} is background-only: no parameter of interest to test")
         self.peer = RootPeer(lk.spec, lk.measurement, lk.modifier_settings, eval_backend)
+        if self.fits:
+            root_fit_budget(self.peer, self.fits, self.timeout, f"{type(self).__name__} of {likelihood}")
 
 
 class PublishedModelBuild(_RootPublished):
@@ -139,6 +143,8 @@ class PublishedNLL(_RootPublished):
 class PublishedFit(_RootPublished):
     """Unconditional Minuit2 fit, as ``published_likelihoods.Fit``."""
 
+    fits = 1
+
     def setup(self, likelihood, eval_backend):
         self.setup_peer(likelihood, eval_backend)
         self.peer.fit()
@@ -151,6 +157,7 @@ class PublishedHypotest(_RootPublished):
     """Asymptotic CLs at mu=1 with q~, as ``published_likelihoods.Hypotest``."""
 
     needs_signal = True
+    fits = 5  # best fit, fit at mu=1, the fit at mu=0 for the Asimov data, both Asimov fits
 
     def setup(self, likelihood, eval_backend):
         self.setup_peer(likelihood, eval_backend)

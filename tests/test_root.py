@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pyhf_bench import UserError, roobridge
+from pyhf_bench import UserError, roobridge, support
 
 from .conftest import run_python
 
@@ -307,3 +307,27 @@ def test_hist2workspace_route_builds_the_same_model():
     )
     result = run_python(code, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=600)
     assert result["route"] == "hist2workspace"
+
+
+@needs_root
+def test_root_fits_predicted_to_outrun_the_timeout_skip_with_the_prediction():
+    # As pyhf's minuit steps: C x n^2 NLL calls per fit, from one call timed in setup. A
+    # timeout far below the prediction skips and says why; a generous one returns it.
+    code = (
+        "import json\n"
+        "from tests.test_root import every_modifier_workspace\n"
+        "from pyhf_bench import support\n"
+        "from pyhf_bench.roobridge import RootPeer\n"
+        "peer = RootPeer(every_modifier_workspace(), 'meas', None, 'cpu')\n"
+        "predicted = support.root_fit_budget(peer, 5, 1e6, 'PublishedHypotest of demo')\n"
+        "try:\n    support.root_fit_budget(peer, 5, 1e-3, 'PublishedHypotest of demo')\n    reason = None\n"
+        "except support.Skip as exc:\n    reason = str(exc)\n"
+        "print('@@' + json.dumps({'n': peer.free_parameters, 'predicted': predicted, 'reason': reason}))\n"
+    )
+    result = run_python(code, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=600)
+    # Free: lumi, k_bkg, mu, jes, sig_theory, 2 x 3 staterror, 2 x 3 fakes_mc, 3 fake_shape (fixed_norm is fixed).
+    assert result["n"] == 20
+    assert result["predicted"] > 0
+    assert result["reason"].startswith("PublishedHypotest of demo in ROOT (cpu backend) is predicted at ")
+    assert f"5 fit(s) x {support.ROOT_CALLS_PER_PARAMETER_SQUARED['cpu']:g} x 20^2 NLL calls" in result["reason"]
+    assert "would outrun this benchmark's 0 s timeout" in result["reason"]

@@ -1337,6 +1337,11 @@ class RootPeer:
     def has_poi(self) -> bool:
         return self.plan.poi is not None
 
+    @property
+    def free_parameters(self) -> int:
+        """The parameters a fit of this NLL moves (the non-constant ones)."""
+        return sum(1 for var in self.nll.parameters if not var.isConstant())
+
     def build(self) -> RootModel:
         """Spec -> RooWorkspace with pyhf's configuration applied (HistFactory's MakeModelAndMeasurementFast)."""
         return build_workspace(self.spec, self.measurement, self.modifier_settings, route="pyroot-api", check=False, model=self.model)

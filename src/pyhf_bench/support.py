@@ -493,9 +493,6 @@ def minuit_budget(problem, fits: int, timeout: float, what: str) -> float | None
     warm-up and the timed call must both fit in ``TIMEOUT_SHARE`` of it.
     Returns None for other optimizers.
     """
-    import statistics
-    import time
-
     rt = problem.rt
     if rt.optimizer != "minuit":
         return None
@@ -507,14 +504,8 @@ def minuit_budget(problem, fits: int, timeout: float, what: str) -> float | None
         def call():
             return problem.value_and_grad(function)
 
-    call()  # compilation and first-call caches
-    seconds = []
-    for _ in range(3):
-        start = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - start)
     n = problem.model.config.npars
-    per_call = statistics.median(seconds)
+    per_call = seconds_per_call(call)
     predicted = fits * MINUIT_CALLS_PER_PARAMETER_SQUARED * n * n * per_call
     # The warm-up and one timed call (heavy benchmarks take one sample per process: min_run_count = 1).
     require_time_budget(
@@ -523,6 +514,49 @@ def minuit_budget(problem, fits: int, timeout: float, what: str) -> float | None
         f"({fits} fit(s) x {MINUIT_CALLS_PER_PARAMETER_SQUARED:g} x {n}^2 objective calls x {1e3 * per_call:.1f} ms): "
         "the warm-up and the timed call")
     return predicted
+
+
+#: ROOT's fits (``roobridge.FitOptions``: Minuit2's Migrad, strategy 1, tolerance
+#: 1e-6) differentiate numerically, so they too cost ``C x n^2`` NLL calls, per
+#: RooFit evaluation backend.  The call is timed with every parameter changed;
+#: Minuit2 changes one at a time and RooFit recomputes only what depends on it,
+#: so C is below 1.  Measured here (README "Minuit's cost"): ``cpu`` 0.02-0.13 on
+#: five models of 49-165 parameters (0.25 allows for twice that); ``legacy``
+#: 0.13-0.37, and above 0.78 on 1Ljets (165 parameters, 76 ms per call), whose
+#: fit was still running after 27 of its 30 minutes.  Other backends: 1.0.
+ROOT_CALLS_PER_PARAMETER_SQUARED = {"cpu": 0.25, "legacy": 1.0}
+
+
+def root_fit_budget(peer, fits: int, timeout: float, what: str) -> float:
+    """Skip a ROOT peer step predicted to outrun its timeout; return the prediction (s).
+
+    As :func:`minuit_budget`, from the NLL of *peer* (``roobridge.RootPeer``)
+    timed here: ``fits x C x n^2 x seconds per call`` for its n free parameters,
+    with the evaluation backend's C (``ROOT_CALLS_PER_PARAMETER_SQUARED``).
+    """
+    n = peer.free_parameters
+    per_call = seconds_per_call(peer.nll_value)
+    c = ROOT_CALLS_PER_PARAMETER_SQUARED.get(peer.eval_backend, 1.0)
+    predicted = fits * c * n * n * per_call
+    require_time_budget(
+        2 * predicted, timeout,
+        f"{what} in ROOT ({peer.eval_backend} backend) is predicted at {duration(predicted)} "
+        f"({fits} fit(s) x {c:g} x {n}^2 NLL calls x {1e3 * per_call:.1f} ms): the warm-up and the timed call")
+    return predicted
+
+
+def seconds_per_call(call: Callable, calls: int = 3) -> float:
+    """Median seconds of *calls* timed calls, after one untimed call (compilation, first-call caches)."""
+    import statistics
+    import time
+
+    call()
+    seconds = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
 
 
 #: Pseudo-experiments in a toy benchmark's warm-up, which also times them for ``toy_budget``.
