@@ -520,8 +520,8 @@ def minuit_budget(problem, fits: int, timeout: float, what: str) -> float | None
 #: 1e-6) differentiate numerically, so they too cost ``C x n^2`` NLL calls, per
 #: RooFit evaluation backend.  The call is timed with every parameter changed;
 #: Minuit2 changes one at a time and RooFit recomputes only what depends on it,
-#: so C is below 1.  Measured here (README "Minuit's cost"): ``cpu`` 0.02-0.13 on
-#: five models of 49-165 parameters (0.25 allows for twice that); ``legacy``
+#: so C is below 1.  Measured here (README "Minuit's cost"): ``cpu`` 0.02-0.14 on
+#: six models of 49-165 parameters (0.25 allows for about twice that); ``legacy``
 #: 0.13-0.37, and above 0.78 on 1Ljets (165 parameters, 76 ms per call), whose
 #: fit was still running after 27 of its 30 minutes.  Other backends: 1.0.
 ROOT_CALLS_PER_PARAMETER_SQUARED = {"cpu": 0.25, "legacy": 1.0}

@@ -195,15 +195,18 @@ def ledger_markdown(ledger: dict, keys: list[str]) -> str:
     """The ledger as the README shows it: a table row per region shard or backend part, one per
     whole grid (its grid shards summed), and a line with the total and what is not measured yet."""
     rows = ledger["shards"]
-    grids = {key: [r for r in rows if r["shard"].startswith(key + ":") and r["shard"].count(":") == 4]
-             for key in support.WHOLE_GRIDS}
-    in_grids = {id(r) for grid_rows in grids.values() for r in grid_rows}
-    every_grid_shard = {key: [s for s in shards(keys) if s.startswith(key + ":")] for key in support.WHOLE_GRIDS}
+    partition = list(shards(keys))
+    grid_shards = {key: {s for s in partition if s.startswith(key + ":")} for key in support.WHOLE_GRIDS}
+    grids = {key: [r for r in rows if r["shard"] in names] for key, names in grid_shards.items()}
+    in_grids = {r["shard"] for grid_rows in grids.values() for r in grid_rows}
     lines = ["| shard | wall time | asv status | timeouts | suite | started (UTC) | load before → after |",
              "|---|---|---|---|---|---|---|"]
 
     def suite(r):
         return f"`{r['suite']}`" if r.get("suite") else "not recorded"
+
+    def started(r):
+        return r["started"][:16].replace("T", " ")
 
     def load(r):
         if r.get("load_before") is None or r.get("load_after") is None:
@@ -211,29 +214,28 @@ def ledger_markdown(ledger: dict, keys: list[str]) -> str:
         return f"{r['load_before']:.2f} → {r['load_after']:.2f}"
 
     for r in rows:
-        if id(r) in in_grids:
+        if r["shard"] in in_grids:
             continue
         lines.append(f"| `{r['shard']}` | {_minutes(r['seconds'])} | {r['returncode']} | {r.get('timeouts', 0)} "
-                     f"| {suite(r)} | {r['started'][:16].replace('T', ' ')} | {load(r)} |")
+                     f"| {suite(r)} | {started(r)} | {load(r)} |")
     for key, grid_rows in grids.items():
         if not grid_rows:
             continue
         suites = sorted({suite(r) for r in grid_rows})
         lines.append(
-            f"| `{key}:*` ({len(grid_rows)} of {len(every_grid_shard[key])} grid shards) "
+            f"| `{key}:*` ({len(grid_rows)} of {len(grid_shards[key])} grid shards) "
             f"| {_minutes(sum(r['seconds'] for r in grid_rows))} | {max(r['returncode'] for r in grid_rows)} "
             f"| {sum(r.get('timeouts', 0) for r in grid_rows)} | {', '.join(suites)} "
-            f"| {min(r['started'] for r in grid_rows)[:16].replace('T', ' ')} | |")
+            f"| {started(min(grid_rows, key=lambda r: r['started']))} | |")
     recorded = {r["shard"] for r in rows}
-    partition = list(shards(keys))
     left = [s for s in partition if not covered(s, recorded, keys)]
     total = summary(ledger)["seconds"]
-    regions = [s for s in left if s.count(":") != 4]
+    grid_counts = {key: len(names - recorded) for key, names in grid_shards.items()}
+    regions = [s for s in left if not any(s in names for names in grid_shards.values())]
     parts = {s: [p for p in backend_parts(s) if p in recorded] for s in regions if s in keys}
     named = [f"`{s}`" + (f" (parts {', '.join(p.split(':')[1] for p in parts[s])} measured)" if parts.get(s) else "")
              for s in regions]
-    grid_left = [f"`{key}:*` ({sum(1 for s in left if s.startswith(key + ':'))})" for key in support.WHOLE_GRIDS
-                 if any(s.startswith(key + ":") for s in left)]
+    grid_left = [f"`{key}:*` ({count})" for key, count in grid_counts.items() if count]
     summary_line = (f"**{len(partition) - len(left)} of {len(partition)} shards, {total:.0f} s ({total / 3600:.2f} h) so far**"
                     f" ({ledger.get('machine', 'machine not recorded')}).")
     if left:
