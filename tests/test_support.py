@@ -304,6 +304,44 @@ def test_benchmark_modules_import_nothing_heavy():
     assert result == []
 
 
+def test_asv_forkserver_preloads_pyhf_and_no_framework_and_its_children_switch_backend():
+    """In the process asv starts as its forkserver, importing the suite imports pyhf, never a framework.
+
+    A child forked from it (as asv forks each benchmark) activates jax and
+    computes the same logpdf as numpy does in a fresh interpreter.
+    """
+    code = (
+        "import sys, os, json\n"
+        "from asv.runner import BENCHMARK_RUN_SCRIPT\n"
+        "sys.argv = [BENCHMARK_RUN_SCRIPT, 'run_server', 'benchmarks', '/tmp/no-socket']\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import benchmarks.synthetic_models, benchmarks.published_likelihoods\n"
+        "loaded = sorted(m for m in ('pyhf', 'jax', 'torch', 'tensorflow') if m in sys.modules)\n"
+        "read, write = os.pipe()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    from pyhf_bench.support import activate\n"
+        "    rt = activate('jax', 'cpu', '64b')\n"
+        "    import pyhf\n"
+        "    m = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])\n"
+        "    v = float(m.logpdf(m.config.suggested_init(), [55.0] + m.config.auxdata)[0])\n"
+        "    os.write(write, json.dumps([pyhf.get_backend()[0].name, v]).encode())\n"
+        "    os._exit(0)\n"
+        "os.close(write)\n"
+        "os.waitpid(pid, 0)\n"
+        "child = json.loads(os.read(read, 1000))\n"
+        "import pyhf\n"  # the server's own pyhf, still on numpy
+        "m = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])\n"
+        "numpy_value = float(m.logpdf(m.config.suggested_init(), [55.0] + m.config.auxdata)[0])\n"
+        "print('@@' + json.dumps({'loaded': loaded, 'child': child, 'server': [pyhf.get_backend()[0].name, numpy_value]}))"
+    )
+    result = run_python(code)
+    assert result["loaded"] == ["pyhf"]
+    (child_backend, child_value), (server_backend, numpy_value) = result["child"], result["server"]
+    assert (child_backend, server_backend) == ("jax", "numpy")
+    assert child_value == pytest.approx(numpy_value, rel=1e-12)
+
+
 def test_env_json_reports_this_environment():
     proc = subprocess.run(
         [sys.executable, "-m", "pyhf_bench.cli", "env", "--json", "--backend", "numpy"],
