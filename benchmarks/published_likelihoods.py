@@ -218,6 +218,9 @@ class PeakMemory(_PublishedBenchmark):
 
     params = _PublishedBenchmark.params + [["build", "fit"]]
     param_names = _PublishedBenchmark.param_names + ["step"]
+    # Quick: the fit's process only; it builds the model first, so a build that needs more
+    # memory raises it too (full tier: both, to tell them apart).
+    quick = {**_PublishedBenchmark.quick, "step": ("fit",)}
 
     def setup(self, cache, likelihood, backend, device, precision, step):
         self.setup_likelihood(cache, likelihood, backend, device, precision, step=step)

@@ -19,10 +19,13 @@ FIT_SIZES = (1, 10, 100)
 class _SyntheticBenchmark(BackendBenchmark):
     params = BackendBenchmark.params + [list(SIZES)]
     param_names = BackendBenchmark.param_names + ["n_bins"]
-    quick = {"n_bins": (100,)}
+    # Quick: 64b, as the published likelihoods' quick subset; Logpdf keeps 32b (below), so
+    # the quick tier still times each backend's float32 path once.
+    quick = {"n_bins": (100,), "precision": ("64b",)}
 
-    def setup_problem(self, backend, device, precision, n_bins, optimizer="scipy", **model_kwargs):
-        self.activate(backend, device, precision, optimizer, n_bins=n_bins)
+    def setup_problem(self, backend, device, precision, n_bins, optimizer="scipy", axes=None, **model_kwargs):
+        """*axes*: the class's other parameters, for the tier check (``quick``)."""
+        self.activate(backend, device, precision, optimizer, n_bins=n_bins, **(axes or {}))
         self.spec = make_spec(n_bins)
         self.problem = Problem.from_spec(self.rt, self.spec, **model_kwargs)
 
@@ -46,6 +49,7 @@ class Logpdf(_SyntheticBenchmark):
     # over a few seconds) average out the bursts of other load. Costs ~2 s per combination.
     rounds = 4
     repeat = (20, 60, 5.0)
+    quick = {"n_bins": (100,)}
 
     def setup(self, backend, device, precision, n_bins):
         self.setup_problem(backend, device, precision, n_bins)
@@ -72,7 +76,7 @@ class BatchedLogpdf(BackendBenchmark):
 
     params = BackendBenchmark.params + [[1, 10, 100, 1000]]
     param_names = BackendBenchmark.param_names + ["batch_size"]
-    quick = {"batch_size": (100,)}
+    quick = {"batch_size": (100,), "precision": ("64b",)}
     n_bins = 100
 
     def setup(self, backend, device, precision, batch_size):
@@ -118,10 +122,11 @@ class PeakMemory(_SyntheticBenchmark):
 
     params = BackendBenchmark.params + [list(FIT_SIZES), ["build", "fit"]]
     param_names = BackendBenchmark.param_names + ["n_bins", "step"]
-    quick = {"n_bins": (10,), "precision": ("64b",)}
+    # The fit's process only in the quick tier: it builds the model first (see published_likelihoods).
+    quick = {"n_bins": (10,), "precision": ("64b",), "step": ("fit",)}
 
     def setup(self, backend, device, precision, n_bins, step):
-        self.setup_problem(backend, device, precision, n_bins)
+        self.setup_problem(backend, device, precision, n_bins, axes={"step": step})
         if step == "fit":
             # Skips 32b combinations that cannot fit; the peak is the same fit's anyway.
             warm_up(self.rt, self.problem.fit, "the fit")
