@@ -34,6 +34,7 @@ from pyhf_bench.support import (
     Skip,
     device_node_present,
     duration,
+    in_quick_tier,
     require_tier,
     require_time_budget,
 )
@@ -81,8 +82,7 @@ class _GridBenchmark(BackendBenchmark):
         from pyhf_bench import scan
 
         params = dict(grid=grid, backend=backend, device=device, precision=precision, workers=workers)
-        in_quick = all(params[name] in values for name, values in self.quick.items())
-        require_tier(in_quick, f"{type(self).__name__} with " + ", ".join(f"{k}={v}" for k, v in params.items()))
+        require_tier(in_quick_tier(self.quick, params), f"{type(self).__name__} with " + ", ".join(f"{k}={v}" for k, v in params.items()))
         if workers > _cores():
             raise Skip(f"{workers} workers need {workers} cores; this machine has {_cores()}")
         # The cheap reasons first, before any framework or cluster starts.

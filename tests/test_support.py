@@ -304,42 +304,118 @@ def test_benchmark_modules_import_nothing_heavy():
     assert result == []
 
 
-def test_asv_forkserver_preloads_pyhf_and_no_framework_and_its_children_switch_backend():
-    """In the process asv starts as its forkserver, importing the suite imports pyhf, never a framework.
+def _forkserver_children(backends) -> str:
+    """Code that imports the suite as asv's forkserver does, then forks one child per backend.
 
-    A child forked from it (as asv forks each benchmark) activates jax and
-    computes the same logpdf as numpy does in a fresh interpreter.
+    Each child activates its backend (as a forked asv benchmark process does) and
+    reports the backend pyhf then uses and one logpdf value; the server reports
+    what it had imported before forking and its own pyhf backend and value.
     """
-    code = (
+    return (
         "import sys, os, json\n"
         "from asv.runner import BENCHMARK_RUN_SCRIPT\n"
         "sys.argv = [BENCHMARK_RUN_SCRIPT, 'run_server', 'benchmarks', '/tmp/no-socket']\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "import benchmarks.synthetic_models, benchmarks.published_likelihoods\n"
         "loaded = sorted(m for m in ('pyhf', 'jax', 'torch', 'tensorflow') if m in sys.modules)\n"
-        "read, write = os.pipe()\n"
-        "pid = os.fork()\n"
-        "if pid == 0:\n"
-        "    from pyhf_bench.support import activate\n"
-        "    rt = activate('jax', 'cpu', '64b')\n"
-        "    import pyhf\n"
+        "def value(pyhf):\n"
         "    m = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])\n"
-        "    v = float(m.logpdf(m.config.suggested_init(), [55.0] + m.config.auxdata)[0])\n"
-        "    os.write(write, json.dumps([pyhf.get_backend()[0].name, v]).encode())\n"
-        "    os._exit(0)\n"
-        "os.close(write)\n"
-        "os.waitpid(pid, 0)\n"
-        "child = json.loads(os.read(read, 1000))\n"
+        "    return float(pyhf.tensorlib.to_numpy(m.logpdf(pyhf.tensorlib.astensor(m.config.suggested_init()),"
+        " pyhf.tensorlib.astensor([55.0] + m.config.auxdata)))[0])\n"
+        "children = {}\n"
+        f"for backend in {list(backends)!r}:\n"
+        "    read, write = os.pipe()\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        from pyhf_bench.support import activate\n"
+        "        rt = activate(backend, 'cpu', '64b')\n"
+        "        import pyhf\n"
+        "        os.write(write, json.dumps([pyhf.get_backend()[0].name, value(pyhf)]).encode())\n"
+        "        os._exit(0)\n"
+        "    os.close(write)\n"
+        "    os.waitpid(pid, 0)\n"
+        "    children[backend] = json.loads(os.read(read, 1000))\n"
         "import pyhf\n"  # the server's own pyhf, still on numpy
-        "m = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])\n"
-        "numpy_value = float(m.logpdf(m.config.suggested_init(), [55.0] + m.config.auxdata)[0])\n"
-        "print('@@' + json.dumps({'loaded': loaded, 'child': child, 'server': [pyhf.get_backend()[0].name, numpy_value]}))"
+        "print('@@' + json.dumps({'loaded': loaded, 'children': children,"
+        " 'server': [pyhf.get_backend()[0].name, value(pyhf)]}))"
     )
-    result = run_python(code)
+
+
+def test_asv_forkserver_preloads_pyhf_only_by_default():
+    """Plain asv forks every combination, skips included: the server stays small (cheap forks)."""
+    result = run_python(_forkserver_children(["jax"]), env={"PYHF_BENCH_PRELOAD": ""})
     assert result["loaded"] == ["pyhf"]
-    (child_backend, child_value), (server_backend, numpy_value) = result["child"], result["server"]
-    assert (child_backend, server_backend) == ("jax", "numpy")
-    assert child_value == pytest.approx(numpy_value, rel=1e-12)
+    assert result["children"]["jax"][0] == "jax"
+    assert result["children"]["jax"][1] == pytest.approx(result["server"][1], rel=1e-12)
+
+
+@pytest.mark.skipif(support.accelerator_present(), reason="this machine has an accelerator: no framework is preloaded")
+def test_asv_forkserver_preloads_the_frameworks_and_its_children_switch_backend():
+    """With PYHF_BENCH_PRELOAD=frameworks (pyhf-bench asv-run) and no accelerator, the server imports the frameworks.
+
+    Children forked from it (as asv forks each benchmark) activate jax, pytorch
+    and tensorflow and compute the logpdf each computes in a fresh interpreter
+    (the backends differ from each other in the last digits: TensorFlow's lgamma).
+    """
+    result = run_python(_forkserver_children(["jax", "pytorch", "tensorflow"]), env={"PYHF_BENCH_PRELOAD": "frameworks"})
+    assert result["loaded"] == ["jax", "pyhf", "tensorflow", "torch"]
+    server_backend, numpy_value = result["server"]
+    assert server_backend == "numpy"
+    for backend, (child_backend, child_value) in result["children"].items():
+        fresh = run_python(
+            "import json\n"
+            "from pyhf_bench.support import activate\n"
+            f"activate({backend!r}, 'cpu', '64b')\n"
+            "import pyhf\n"
+            "m = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])\n"
+            "t = pyhf.tensorlib\n"
+            "v = float(t.to_numpy(m.logpdf(t.astensor(m.config.suggested_init()), t.astensor([55.0] + m.config.auxdata)))[0])\n"
+            "print('@@' + json.dumps(v))"
+        )
+        assert child_backend == backend
+        assert child_value == pytest.approx(fresh, rel=1e-15, abs=0), backend
+        assert child_value == pytest.approx(numpy_value, rel=1e-8), backend
+
+
+def test_asv_forkserver_preloads_no_framework_where_an_accelerator_is_present():
+    """CUDA initialised before a fork breaks the children: with an accelerator, only pyhf is preloaded.
+
+    TPU_NAME is one of the signs :func:`support.device_node_present` reads; the
+    child still activates jax itself.
+    """
+    result = run_python(_forkserver_children(["jax"]), env={"TPU_NAME": "local", "PYHF_BENCH_PRELOAD": "frameworks"})
+    assert result["loaded"] == ["pyhf"]
+    assert result["children"]["jax"][0] == "jax"
+
+
+def test_asv_forkserver_preloads_only_the_selected_backends():
+    result = run_python(_forkserver_children(["numpy"]),
+                        env={"PYHF_BENCH_BACKENDS": "numpy,pytorch", "PYHF_BENCH_PRELOAD": "frameworks"})
+    assert result["loaded"] == ["pyhf", "torch"]
+
+
+def test_processes_spawned_by_a_benchmark_do_not_take_themselves_for_the_forkserver(tmp_path):
+    """multiprocessing's spawn hands a child the parent's sys.argv: a Dask worker started from a
+    benchmark process would otherwise preload too (measured: it made the quick grid scans slower)."""
+    script = tmp_path / "spawner.py"  # spawn re-imports the main module: a file, not python -c
+    script.write_text(
+        "import sys, json, multiprocessing\n"
+        "from pyhf_bench import support\n"
+        "def child(queue):\n"
+        "    queue.put([sys.argv[1:2], support._is_asv_forkserver(sys.argv), support.preload_in_forkserver()])\n"
+        "if __name__ == '__main__':\n"
+        "    from asv.runner import BENCHMARK_RUN_SCRIPT\n"
+        "    sys.argv = [BENCHMARK_RUN_SCRIPT, 'run_server', 'benchmarks', '/tmp/no-socket']\n"
+        "    ctx = multiprocessing.get_context('spawn')\n"
+        "    queue = ctx.Queue()\n"
+        "    p = ctx.Process(target=child, args=(queue,))\n"
+        "    p.start(); got = queue.get(timeout=120); p.join()\n"
+        "    print('@@' + json.dumps({'server': support._is_asv_forkserver(sys.argv), 'child': got}))\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("@@")]
+    assert lines, proc.stdout + proc.stderr
+    assert json.loads(lines[0][2:]) == {"server": True, "child": [["run_server"], False, []]}
 
 
 def test_env_json_reports_this_environment():

@@ -45,7 +45,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import UserError, history
+from . import UserError, history, selection, support
 from .envinfo import machine_description
 from .files import atomic_file
 
@@ -364,8 +364,9 @@ def _review_cmd(args) -> int:
     from .runner import era_environment
 
     config = _checked_options(args)
+    benchmarks = selection.for_asv(config, support.tier(), args.bench)  # the quick tier: only what runs
     verdict = review_commits(config, era_environment(config, args.era), args.base, args.head, args.factor,
-                             args.confirm_rounds, machine=args.machine, benchmarks=args.bench,
+                             args.confirm_rounds, machine=args.machine, benchmarks=benchmarks,
                              echo=lambda text: print(text, flush=True))
     if verdict.exit_code == 0:
         print(f"no benchmark slower than {args.factor}x" + (

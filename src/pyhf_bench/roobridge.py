@@ -1288,11 +1288,10 @@ def compare(
 
 def peer_tier(quick: dict, params: dict, what: str) -> None:
     """Skip a ROOT peer benchmark outside the selected tier (``support.require_tier``), as the pyhf benchmarks do."""
-    from .support import require_tier
+    from .support import in_quick_tier, require_tier
 
-    in_quick = all(params[name] in values for name, values in quick.items())
     described = ", ".join(f"{name}={params[name]}" for name in quick)
-    require_tier(in_quick, f"{what} with {described}")
+    require_tier(in_quick_tier(quick, params), f"{what} with {described}")
 
 
 class RootPeer:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import UserError, support
+from . import UserError, selection, support
 
 OFFLINE_CONFIG = "asv.offline.conf.json"
 
@@ -125,7 +125,10 @@ def _run(args) -> int:
     if not grouped:
         raise UserError(f"no commits to benchmark in {args.revisions!r} of {repo}")
     status = 0
-    asv_args = list(getattr(args, "passthrough", []))
+    # The quick tier as asv's own selection: the combinations outside it are not forked only to skip.
+    asv_args, bench = selection.split_bench_args(list(getattr(args, "passthrough", [])))
+    for regex in selection.for_asv(config, support.tier(), bench or None) or ():
+        asv_args += ["-b", regex]
     for era, commits in grouped.items():
         env_name = era_environment(config, era)
         print(f"era {era}: " + ", ".join(f"{c[:8]} (pyhf {v})" for c, v in commits), flush=True)

@@ -9,8 +9,9 @@ Rules the rest of the suite relies on:
 * Only the standard library is imported at module level: the module is
   imported by every benchmark process (asv spawns one per parameter
   combination) and under every pyhf version from 0.6.3 to main.  The one
-  exception is asv's forkserver, which imports pyhf (never a framework)
-  before it forks: :func:`preload_in_forkserver`.
+  exception is asv's forkserver, which imports pyhf (and, when asked and
+  the machine has no accelerator, the frameworks) before it forks:
+  :func:`preload_in_forkserver`.
 * A combination that cannot run here raises :class:`Skip` (a
   ``NotImplementedError``, which asv records as "n/a") with the reason, and
   the cheap reasons (tier, numpy on a GPU, no such device node) are checked
@@ -80,6 +81,17 @@ def tier() -> str:
         return check_choice("tier", value)
     except UserError as exc:
         raise UserError(f"{TIER_ENV}={value!r}: {exc}") from None
+
+
+def in_quick_tier(quick: dict, params: dict) -> bool:
+    """Whether a combination (*params*: name -> value) is in the quick tier a class declares.
+
+    *quick* maps parameter names to the values that belong to the quick tier; a
+    combination is quick when every listed parameter has a listed value (an empty
+    declaration: every combination).  The one rule: each benchmark's ``setup``
+    skips by it and ``pyhf-bench asv-run`` selects by it (:mod:`pyhf_bench.selection`).
+    """
+    return all(params[name] in values for name, values in quick.items())
 
 
 def require_tier(in_quick_tier: bool, what: str) -> None:
@@ -786,7 +798,7 @@ class BackendBenchmark:
     def precheck(self, backend, device, precision, optimizer="scipy", **axes) -> None:
         """Skip combinations outside the selected tier or impossible here, cheaply (see :func:`check_runnable`)."""
         params = dict(backend=backend, device=device, precision=precision, optimizer=optimizer, **axes)
-        in_quick = all(params[name] in values for name, values in self.quick.items())
+        in_quick = in_quick_tier(self.quick, params)
         described = ", ".join(f"{name}={params[name]}" for name in self.quick)
         require_tier(in_quick, f"{type(self).__name__} with {described}")
         check_runnable(backend, device, precision, optimizer)
@@ -802,33 +814,96 @@ class BackendBenchmark:
 
 
 def _is_asv_forkserver(argv: list[str]) -> bool:
-    """True in the process asv starts as ``<asv>/benchmark.py run_server DIR SOCKET`` (launch method forkserver)."""
+    """True in the process asv starts as ``<asv>/benchmark.py run_server DIR SOCKET`` (launch method forkserver).
+
+    Not in the processes multiprocessing spawns from a benchmark (a Dask
+    LocalCluster's nanny and workers): spawn hands them the parent's
+    ``sys.argv``, so they would otherwise take themselves for the server.
+    """
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        return False
     return len(argv) >= 2 and os.path.basename(argv[0]) == "benchmark.py" and argv[1] == "run_server"
 
 
-def preload_in_forkserver(argv: list[str] | None = None) -> bool:
-    """In asv's forkserver only, import pyhf (and with it numpy, scipy, jsonschema) before it forks.
+PRELOAD_ENV = "PYHF_BENCH_PRELOAD"  # what asv's forkserver imports: pyhf (default) | frameworks
+
+#: What ``PYHF_BENCH_PRELOAD=frameworks`` adds for each backend: the framework modules pyhf's
+#: backend module imports (not pyhf's backend modules themselves, whose lazy registration in
+#: ``pyhf.tensor`` belongs to the process that selects the backend).
+FORKSERVER_FRAMEWORKS = {
+    "jax": ("jax", "jax.numpy", "jax.scipy.special", "jax.scipy.stats"),
+    "pytorch": ("torch", "torch.distributions"),
+    "tensorflow": ("tensorflow", "tensorflow_probability"),
+}
+
+
+def accelerator_present() -> bool:
+    """Whether this machine shows a GPU or TPU device node (cheap; no framework is asked)."""
+    return device_node_present("gpu") or device_node_present("tpu")
+
+
+def preload_in_forkserver(argv: list[str] | None = None) -> list[str]:
+    """In asv's forkserver only, import pyhf (and with ``PYHF_BENCH_PRELOAD=frameworks`` the frameworks) before it forks.
 
     asv forks every parameter combination from one server process that has
-    imported the suite, so what the server imported is shared: each
-    combination that runs then skips pyhf's import (1.2 s here; the quick tier
-    runs ~170 combinations).  pyhf's import activates its numpy backend and
-    touches no device; the frameworks (jax, torch, tensorflow), and with them
-    CUDA, are still imported by :func:`activate` in the forked process, and
-    switching backends there works as in a fresh one.  Nowhere else: under
-    ``--launch-method spawn`` every combination, skips included, is a fresh
-    interpreter that imports the suite, and a skip must cost milliseconds.
+    imported the suite, so what the server imported is shared: a combination
+    that runs then skips those imports, and every fork, skips included, copies
+    the server's page tables.  Measured here (2-core EPYC):
+
+    * pyhf (default): its 1.2 s import is saved in each running combination,
+      and a fork stays cheap (server RSS 111 MB: 9 ms per fork and exit).
+      pyhf's import activates its numpy backend and touches no device.
+    * ``frameworks`` (set by ``pyhf-bench asv-run``): also jax, torch and
+      tensorflow, whose activation in a forked child then takes 2.1, 0.04 and
+      0.2 s instead of 6.0, 1.3 and 5.9 s; but the server holds ~1 GB and each
+      fork costs 36 ms.  Under plain ``asv run --quick``, which forks ~12,000
+      combinations only to skip them, that made the quick tier slower (962 s
+      against 797 s); with ``asv-run``'s selection only what runs is forked.
+      Never where :func:`accelerator_present`: importing a framework here
+      initialises no device and starts no thread (the server stays
+      single-threaded, so forking it is safe), but CUDA initialised before a
+      fork breaks every child, and whether a framework's import does so is not
+      something to find out in the middle of a run on a GPU machine.  Only the
+      selected backends (``PYHF_BENCH_BACKENDS``), each only if it imports: a
+      framework that cannot import is the benchmark's skip to report.
+
+    The child still selects its backend, device and precision itself
+    (:func:`activate`): switching backends there works as in a fresh process.
+    Nowhere else: under ``--launch-method spawn`` every combination, skips
+    included, is a fresh interpreter, and a skip must cost milliseconds.
     ``ImportPyhf`` times the import in a fresh interpreter (``timeraw_``), so no
-    measurement changes.  Never raises: a pyhf that cannot import here is each
-    benchmark's skip to report.  Returns whether pyhf was imported.
+    timing changes; ``peakmem_`` values do (shared pages a child does not touch
+    are not its own).  Never raises.  Returns the top-level modules it imported.
     """
     if not _is_asv_forkserver(sys.argv if argv is None else argv):
-        return False
+        return []
+    import importlib
+
+    loaded = []
     try:
         import pyhf  # noqa: F401
     except Exception:
-        return False
-    return True
+        return loaded
+    loaded.append("pyhf")
+    if os.environ.get(PRELOAD_ENV, "pyhf").strip().lower() != "frameworks" or accelerator_present():
+        return loaded
+    try:
+        backends = selected_backends()
+    except UserError:
+        return loaded  # each benchmark reports the bad PYHF_BENCH_BACKENDS itself
+    for backend in backends:
+        modules = FORKSERVER_FRAMEWORKS.get(backend)
+        if not modules:  # numpy: pyhf imported it
+            continue
+        try:
+            for module in modules:
+                importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - any import failure is the child's skip to report
+            continue
+        loaded.append(modules[0])
+    return loaded
 
 
 preload_in_forkserver()

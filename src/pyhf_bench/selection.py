@@ -1,0 +1,199 @@
+"""A tier's parameter combinations as asv's own ``-b`` selection: ``pyhf-bench asv-run``.
+
+``PYHF_BENCH_TIER`` selects a tier inside each benchmark's ``setup``: a
+combination outside it raises :class:`support.Skip`.  That is the one rule, and
+plain ``asv run`` obeys it, but asv forks a process for every combination just
+to hear it skip (~14 ms each under forkserver): the quick tier is ~110
+combinations that run among ~12,000 that skip, about 150 s of forks on these
+2 cores.  asv runs only the combinations a ``-b`` regex matches and records the
+rest as n/a without starting anything (``asv.runner.run_benchmark``), so this
+module turns each class's ``quick`` declaration into one anchored regex per
+benchmark that matches exactly its quick combinations.  The combinations come
+from asv_runner's own discovery (names, parameter values and the ids asv
+matches against), and membership is :func:`support.in_quick_tier`, the test
+each ``setup`` applies, so the selection and the skips cannot disagree
+(``tests/test_selection.py`` checks both against asv).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import UserError, support
+
+
+@dataclass(frozen=True)
+class Combination:
+    benchmark: str  # asv's name, e.g. published_likelihoods.Fit.time_fit
+    ids: tuple[str, ...]  # asv's parameter ids, e.g. ("'sbottom/RegionA'", "'numpy'", ...)
+    quick: bool
+
+    @property
+    def name(self) -> str:
+        """The string asv's ``-b`` regexes are searched in (``asv.benchmarks.Benchmarks``)."""
+        return f"{self.benchmark}({', '.join(self.ids)})" if self.ids else self.benchmark
+
+
+def combinations(benchmark_dir: Path) -> list[Combination]:
+    """Every parameter combination of every benchmark in *benchmark_dir*, as asv discovers them."""
+    from asv_runner.discovery import disc_benchmarks
+
+    root = str(Path(benchmark_dir).resolve())
+    parent = os.path.dirname(root)
+    added = parent not in sys.path
+    if added:
+        sys.path.insert(0, parent)  # asv_runner imports the suite as a package named after the folder
+    try:
+        found = list(disc_benchmarks(root))
+    finally:
+        if added:
+            sys.path.remove(parent)
+    out = []
+    for bench in found:
+        owner = getattr(bench.func, "__self__", None)
+        quick = getattr(type(owner), "quick", {}) if owner is not None else {}
+        if not bench._params:
+            out.append(Combination(bench.name, (), True))
+            continue
+        for values, ids in zip(itertools.product(*bench._params), itertools.product(*bench.params)):
+            params = dict(zip(bench.param_names, values))
+            out.append(Combination(bench.name, tuple(ids), support.in_quick_tier(quick, params)))
+    return out
+
+
+def tier_regexes(tier: str, benchmark_dir: Path, within: list[str] | None = None) -> list[str]:
+    """One anchored ``-b`` regex per benchmark, matching exactly its combinations in *tier*.
+
+    *within*: the user's own ``-b`` regexes (asv ORs several), applied first as
+    asv would, so ``-b Logpdf`` with the quick tier is the quick Logpdf combinations.
+    """
+    return list(tier_selection(tier, benchmark_dir, within).values())
+
+
+def tier_selection(tier: str, benchmark_dir: Path, within: list[str] | None = None) -> dict[str, str]:
+    """``{benchmark: regex}``: :func:`tier_regexes` by benchmark name."""
+    support.check_choice("tier", tier)
+    if within:
+        try:
+            user = [re.compile(pattern) for pattern in within]
+        except re.error as exc:
+            raise UserError(f"-b {exc.pattern!r} is not a regular expression: {exc}") from None
+    chosen: dict[str, list[tuple[str, ...]]] = {}
+    for combo in combinations(benchmark_dir):
+        if tier == "quick" and not combo.quick:
+            continue
+        if within and not any(pattern.search(combo.name) for pattern in user):
+            continue
+        chosen.setdefault(combo.benchmark, []).append(combo.ids)
+    regexes = {}
+    for benchmark, id_sets in chosen.items():
+        if id_sets == [()]:
+            regexes[benchmark] = f"^{re.escape(benchmark)}$"
+        else:
+            alternatives = "|".join(re.escape(", ".join(ids)) for ids in id_sets)
+            regexes[benchmark] = rf"^{re.escape(benchmark)}\((?:{alternatives})\)$"
+    if not regexes:
+        raise UserError(f"no benchmark combination of the {tier} tier matches -b {' '.join(within or [])!r}")
+    return regexes
+
+
+def split_bench_args(asv_args: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``-b REGEX`` / ``--bench REGEX`` / ``--bench=REGEX`` out of *asv_args*."""
+    rest, bench = [], []
+    args = iter(asv_args)
+    for arg in args:
+        if arg in ("-b", "--bench"):
+            try:
+                bench.append(next(args))
+            except StopIteration:
+                raise UserError(f"{arg} needs a regular expression") from None
+        elif arg.startswith("--bench="):
+            bench.append(arg.split("=", 1)[1])
+        elif arg.startswith("-b") and len(arg) > 2:
+            bench.append(arg[2:])
+        else:
+            rest.append(arg)
+    return rest, bench
+
+
+def is_memory_benchmark(name: str) -> bool:
+    """asv's ``peakmem_``/``mem_`` benchmarks: the benchmark process's own memory is the result."""
+    return name.rsplit(".", 1)[-1].startswith(("peakmem_", "mem_"))
+
+
+def asv_run_passes(tier: str, benchmark_dir: Path, asv_args: list[str]) -> list[tuple[dict, list[str]]]:
+    """The ``asv run`` calls of ``pyhf-bench asv-run``: ``[(environment, asv arguments), ...]``.
+
+    *asv_args* with their ``-b`` regexes replaced by the tier's selection within them,
+    in two passes.  Timing and tracking benchmarks run with the frameworks preloaded in
+    asv's forkserver (``PYHF_BENCH_PRELOAD=frameworks``: only what runs is forked, so a
+    large server costs little).  Memory benchmarks run in a second pass with pyhf only:
+    a forked child's peak RSS counts the server's resident pages, and with the
+    frameworks there a numpy fit's process read 526 MB instead of 95 MB (measured).
+    """
+    rest, bench = split_bench_args(asv_args)
+    chosen = tier_selection(tier, benchmark_dir, bench)
+    passes = []
+    for memory, preload in ((False, os.environ.get(support.PRELOAD_ENV) or "frameworks"), (True, "pyhf")):
+        regexes = [regex for name, regex in chosen.items() if is_memory_benchmark(name) == memory]
+        if regexes:
+            passes.append(({support.TIER_ENV: tier, support.PRELOAD_ENV: preload},
+                           [arg for regex in regexes for arg in ("-b", regex)] + rest))
+    return passes
+
+
+def for_asv(config: Path, tier: str, bench: list[str] | None) -> list[str] | None:
+    """The ``-b`` regexes an asv command of *tier* should get, given the user's *bench* (None: all).
+
+    The quick tier: its selection within *bench* (the forkserver keeps its default
+    preload: these commands run memory benchmarks too).  The full tier selects
+    everything: *bench* as it is.
+    """
+    if tier != "quick":
+        return bench
+    return tier_regexes(tier, benchmark_dir_of(config), bench)
+
+
+def benchmark_dir_of(config: Path) -> Path:
+    from asv import util
+
+    conf = util.load_json(str(config), js_comments=True)
+    return (config.parent / conf.get("benchmark_dir", "benchmarks")).resolve()
+
+
+def _cmd(args) -> int:
+    config = Path(args.config).resolve()
+    if not config.is_file():
+        raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
+    tier = support.check_choice("tier", args.tier or support.tier())
+    status = 0
+    for env, asv_args in asv_run_passes(tier, benchmark_dir_of(config), list(getattr(args, "passthrough", []))):
+        n = asv_args.count("-b")
+        print(f"+ {' '.join(f'{k}={v}' for k, v in env.items())} asv run <{n} -b selections of the {tier} tier> "
+              + " ".join(asv_args[2 * n:]), flush=True)
+        rc = subprocess.call([sys.executable, "-m", "asv", "--config", str(config), "run", *asv_args],
+                             cwd=config.parent, env=dict(os.environ, **env))
+        status = status or rc
+    return status
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "asv-run",
+        help="asv run over exactly one tier's combinations (no process for the ones outside it)",
+        description="Run `asv run` with one -b regex per benchmark selecting exactly the tier's parameter "
+        "combinations, so the combinations outside it are never forked only to skip (the quick tier: ~110 "
+        "run of ~12,000). Arguments after -- go to `asv run`; their -b regexes narrow the selection "
+        "(e.g. pyhf-bench asv-run -- --python=same --quick -b Logpdf). Two asv runs: the memory benchmarks "
+        "separately, without the frameworks preloaded in asv's forkserver.",
+    )
+    p.add_argument("--tier", choices=support.TIERS, help=f"tier to select (sets {support.TIER_ENV}; default: "
+                   f"{support.TIER_ENV}, else quick)")
+    p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
+    p.set_defaults(func=_cmd)
