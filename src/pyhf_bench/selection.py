@@ -28,11 +28,16 @@ from pathlib import Path
 from . import UserError, support
 
 
+#: asv_runner's types of the benchmarks whose result is the benchmark process's memory (mem_, peakmem_).
+MEMORY_KINDS = ("memory", "peakmemory")
+
+
 @dataclass(frozen=True)
 class Combination:
     benchmark: str  # asv's name, e.g. published_likelihoods.Fit.time_fit
     ids: tuple[str, ...]  # asv's parameter ids, e.g. ("'sbottom/RegionA'", "'numpy'", ...)
     quick: bool
+    kind: str  # asv_runner's benchmark type: time, timeraw, track, memory, peakmemory
 
     @property
     def name(self) -> str:
@@ -59,11 +64,11 @@ def combinations(benchmark_dir: Path) -> list[Combination]:
         owner = getattr(bench.func, "__self__", None)
         quick = getattr(type(owner), "quick", {}) if owner is not None else {}
         if not bench._params:
-            out.append(Combination(bench.name, (), True))
+            out.append(Combination(bench.name, (), True, bench.type))
             continue
         for values, ids in zip(itertools.product(*bench._params), itertools.product(*bench.params)):
             params = dict(zip(bench.param_names, values))
-            out.append(Combination(bench.name, tuple(ids), support.in_quick_tier(quick, params)))
+            out.append(Combination(bench.name, tuple(ids), support.in_quick_tier(quick, params), bench.type))
     return out
 
 
@@ -73,11 +78,11 @@ def tier_regexes(tier: str, benchmark_dir: Path, within: list[str] | None = None
     *within*: the user's own ``-b`` regexes (asv ORs several), applied first as
     asv would, so ``-b Logpdf`` with the quick tier is the quick Logpdf combinations.
     """
-    return list(tier_selection(tier, benchmark_dir, within).values())
+    return [regex for _, regex in _tier_selection(tier, benchmark_dir, within).values()]
 
 
-def tier_selection(tier: str, benchmark_dir: Path, within: list[str] | None = None) -> dict[str, str]:
-    """``{benchmark: regex}``: :func:`tier_regexes` by benchmark name."""
+def _tier_selection(tier: str, benchmark_dir: Path, within: list[str] | None) -> dict[str, tuple[str, str]]:
+    """``{benchmark: (asv's benchmark type, regex)}``: :func:`tier_regexes` by benchmark."""
     support.check_choice("tier", tier)
     if within:
         try:
@@ -85,19 +90,21 @@ def tier_selection(tier: str, benchmark_dir: Path, within: list[str] | None = No
         except re.error as exc:
             raise UserError(f"-b {exc.pattern!r} is not a regular expression: {exc}") from None
     chosen: dict[str, list[tuple[str, ...]]] = {}
+    kinds: dict[str, str] = {}
     for combo in combinations(benchmark_dir):
         if tier == "quick" and not combo.quick:
             continue
         if within and not any(pattern.search(combo.name) for pattern in user):
             continue
         chosen.setdefault(combo.benchmark, []).append(combo.ids)
+        kinds[combo.benchmark] = combo.kind
     regexes = {}
     for benchmark, id_sets in chosen.items():
         if id_sets == [()]:
-            regexes[benchmark] = f"^{re.escape(benchmark)}$"
+            regexes[benchmark] = (kinds[benchmark], f"^{re.escape(benchmark)}$")
         else:
             alternatives = "|".join(re.escape(", ".join(ids)) for ids in id_sets)
-            regexes[benchmark] = rf"^{re.escape(benchmark)}\((?:{alternatives})\)$"
+            regexes[benchmark] = (kinds[benchmark], rf"^{re.escape(benchmark)}\((?:{alternatives})\)$")
     if not regexes:
         raise UserError(f"no benchmark combination of the {tier} tier matches -b {' '.join(within or [])!r}")
     return regexes
@@ -122,11 +129,6 @@ def split_bench_args(asv_args: list[str]) -> tuple[list[str], list[str]]:
     return rest, bench
 
 
-def is_memory_benchmark(name: str) -> bool:
-    """asv's ``peakmem_``/``mem_`` benchmarks: the benchmark process's own memory is the result."""
-    return name.rsplit(".", 1)[-1].startswith(("peakmem_", "mem_"))
-
-
 def asv_run_passes(tier: str, benchmark_dir: Path, asv_args: list[str]) -> list[tuple[dict, list[str]]]:
     """The ``asv run`` calls of ``pyhf-bench asv-run``: ``[(environment, asv arguments), ...]``.
 
@@ -138,10 +140,11 @@ def asv_run_passes(tier: str, benchmark_dir: Path, asv_args: list[str]) -> list[
     frameworks there a numpy fit's process read 526 MB instead of 95 MB (measured).
     """
     rest, bench = split_bench_args(asv_args)
-    chosen = tier_selection(tier, benchmark_dir, bench)
+    chosen = _tier_selection(tier, benchmark_dir, bench)
     passes = []
     for memory, preload in ((False, os.environ.get(support.PRELOAD_ENV) or "frameworks"), (True, "pyhf")):
-        regexes = [regex for name, regex in chosen.items() if is_memory_benchmark(name) == memory]
+        # asv's memory and peakmemory benchmarks: the benchmark process's own memory is the result.
+        regexes = [regex for kind, regex in chosen.values() if (kind in MEMORY_KINDS) == memory]
         if regexes:
             passes.append(({support.TIER_ENV: tier, support.PRELOAD_ENV: preload},
                            [arg for regex in regexes for arg in ("-b", regex)] + rest))
@@ -171,7 +174,7 @@ def _cmd(args) -> int:
     config = Path(args.config).resolve()
     if not config.is_file():
         raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
-    tier = support.check_choice("tier", args.tier or support.tier())
+    tier = args.tier or support.tier()  # argparse and support.tier() check the name
     status = 0
     for env, asv_args in asv_run_passes(tier, benchmark_dir_of(config), list(getattr(args, "passthrough", []))):
         n = asv_args.count("-b")
