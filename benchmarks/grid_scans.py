@@ -37,6 +37,7 @@ from pyhf_bench.support import (
     in_quick_tier,
     require_tier,
     require_time_budget,
+    skip_32b_failure,
 )
 
 #: A grid is ``name/region`` (every patch) or ``name/region[SUBSET]`` (the CLI's --patches syntax).
@@ -100,14 +101,20 @@ class _GridBenchmark(BackendBenchmark):
         self.workers = workers
         self.client = None
         self._cluster = None
+        s = self.settings
         try:
             if workers:
                 self._cluster = scan.dask_client(workers=workers)
                 self.client = self._cluster.__enter__()
-            self.point_seconds = scan.warm_up(self.settings, self.patches[0], self.client)
+            # pytorch and TensorFlow at 32b fail pyhf's scipy fit (see skip_32b_failure): a skip, as in every other benchmark.
+            with skip_32b_failure(s.backend, s.precision, s.optimizer, f"the first point of {grid}"):
+                self.point_seconds = scan.warm_up(s, self.patches[0], self.client)
         except UserError as exc:  # no dask in this environment, or the combination cannot run (raised in a worker)
             self.teardown()
             raise Skip(str(exc)) from None
+        except Skip:
+            self.teardown()
+            raise
 
     def require_budget(self, serial_point: float | None = None) -> None:
         """Skip a scan predicted to outrun the timeout: asv would kill it and record nothing.

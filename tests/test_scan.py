@@ -344,3 +344,26 @@ def test_a_grid_scan_predicted_to_outrun_the_timeout_skips_with_the_prediction()
     assert result["n"] == 4 and result["point"] > 0
     assert result["reason"].startswith("scanning 4 points with numpy (64b) is predicted at "), result
     assert "s per point" in result["reason"] and "would outrun this benchmark's 1 s timeout" in result["reason"]
+
+
+def test_a_grid_scan_whose_first_point_fails_at_32b_skips_and_stops_its_cluster():
+    # pyhf 0.7.6 hands scipy's SLSQP float32 from torch, which scipy >= 1.16 refuses: a property
+    # of pyhf at 32b, a skip (as in every other benchmark), not a failed benchmark. On Dask the
+    # worker's exception comes back re-raised; the cluster must not outlive the skip.
+    result = run_python(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from benchmarks.grid_scans import GridScan, QUICK_GRID\n"
+        "from pyhf_bench.support import Skip\n"
+        "out = {}\n"
+        "for workers in (0, 1):\n"
+        "    bench = GridScan()\n"
+        "    try:\n        bench.setup(QUICK_GRID, 'pytorch', 'cpu', '32b', workers)\n        out[workers] = None\n"
+        "    except Skip as exc:\n        out[workers] = [str(exc), bench._cluster is None]\n"
+        "print('@@' + json.dumps(out))",
+        env={"PYHF_BENCH_TIER": "full"},
+    )
+    for workers in ("0", "1"):
+        reason, cluster_stopped = result[workers]
+        assert reason.startswith("the first point of sbottom/RegionA[first:4] fails at 32b with pytorch/scipy (pyhf "), reason
+        assert "float64" in reason and cluster_stopped, result

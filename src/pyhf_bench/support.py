@@ -633,24 +633,31 @@ def duration(seconds: float) -> str:
 
 
 def warm_up(rt: Runtime, step: Callable, what: str):
-    """Run *step* once before timing it; a fit that cannot work at 32b is a skip, not an error.
+    """Run *step* once before timing it; a fit that cannot work at 32b is a skip, not an error."""
+    with skip_32b_failure(rt.backend, rt.precision, rt.optimizer, what):
+        return step()
+
+
+@contextlib.contextmanager
+def skip_32b_failure(backend: str, precision: str, optimizer: str, what: str):
+    """Turn an exception at 32b into a skip that names it; at 64b a failure is real and propagates.
 
     At 32b pyhf's fits fail in ways that are properties of pyhf and its
     optimizers, not of the benchmark: scipy >= 1.16's SLSQP accepts only float64
     (pyhf 0.7.6 hands it float32 from torch and TensorFlow), and Minuit's EDM
-    criterion is not reached at float32 resolution.  At 64b a failure is real
-    and propagates.
+    criterion is not reached at float32 resolution.  A Dask worker's exception
+    arrives here re-raised as it was, so a grid scan's warm-up point skips alike.
     """
     try:
-        return step()
+        yield
     except Skip:
         raise
     except Exception as exc:  # noqa: BLE001
-        if rt.precision != "32b":
+        if precision != "32b":
             raise
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
         raise Skip(
-            f"{what} fails at 32b with {rt.backend}/{rt.optimizer} (pyhf {rt.pyhf_version}): "
+            f"{what} fails at 32b with {backend}/{optimizer} (pyhf {pyhf_version()}): "
             f"{type(exc).__name__}: {first_line}"
         ) from None
 
