@@ -79,7 +79,8 @@ class _GridBenchmark(BackendBenchmark):
     min_run_count = 1
     timeout = 4 * 3600
 
-    def setup_grid(self, grid, backend, device, precision, workers):
+    def prepare_grid(self, grid, backend, device, precision, workers):
+        """The grid's settings and patches, or the Skip that names why it cannot run; starts no process."""
         from pyhf_bench import scan
 
         params = dict(grid=grid, backend=backend, device=device, precision=precision, workers=workers)
@@ -98,23 +99,42 @@ class _GridBenchmark(BackendBenchmark):
             self.patches = scan.grid_patches(name, region, subset)
         except UserError as exc:  # e.g. the likelihood's files are not fetched here
             raise Skip(f"cannot scan {grid}: {exc}") from None
+        self.grid = grid
         self.workers = workers
         self.client = None
         self._cluster = None
-        s = self.settings
+
+    def start_workers(self):
+        """Start the cluster (if any) and compute the first point on every process that will scan."""
+        from pyhf_bench import scan
+
         try:
-            if workers:
-                self._cluster = scan.dask_client(workers=workers)
+            if self.workers:
+                self._cluster = scan.dask_client(workers=self.workers)
                 self.client = self._cluster.__enter__()
-            # pytorch and TensorFlow at 32b fail pyhf's scipy fit (see skip_32b_failure): a skip, as in every other benchmark.
-            with skip_32b_failure(s.backend, s.precision, s.optimizer, f"the first point of {grid}"):
-                self.point_seconds = scan.warm_up(s, self.patches[0], self.client)
-        except UserError as exc:  # no dask in this environment, or the combination cannot run (raised in a worker)
+            self.point_seconds = self.first_point(self.client)
+        except UserError as exc:  # no dask in this environment
             self.teardown()
             raise Skip(str(exc)) from None
         except Skip:
             self.teardown()
             raise
+
+    def first_point(self, client=None) -> float:
+        """The warm-up point (in this process, or on every worker of *client*): its seconds."""
+        from pyhf_bench import scan
+
+        s = self.settings
+        try:
+            # pytorch and TensorFlow at 32b fail pyhf's scipy fit (see skip_32b_failure): a skip, as in every other benchmark.
+            with skip_32b_failure(s.backend, s.precision, s.optimizer, f"the first point of {self.grid}"):
+                return scan.warm_up(s, self.patches[0], client)
+        except UserError as exc:  # the combination cannot run here (on Dask: raised in a worker)
+            raise Skip(str(exc)) from None
+
+    def setup_grid(self, grid, backend, device, precision, workers):
+        self.prepare_grid(grid, backend, device, precision, workers)
+        self.start_workers()
 
     def require_budget(self, serial_point: float | None = None) -> None:
         """Skip a scan predicted to outrun the timeout: asv would kill it and record nothing.
@@ -151,8 +171,15 @@ class _GridBenchmark(BackendBenchmark):
             self._cluster = None
 
     def scan(self):
+        import gc
+
         from pyhf_bench import scan
 
+        # asv times time_ benchmarks with the garbage collector off, as timeit does. A real scan
+        # runs with it on, and so does every Dask worker: on, a serial scan (workers=0) took 9-42 %
+        # longer than off (five paired runs, 3L eRJR pytorch and jax), so with asv's default
+        # GridScan's serial and Dask rows did not compare like for like. asv turns it on after, too.
+        gc.enable()
         result = scan.run_scan(self.settings, self.patches, client=self.client, workers=self.workers)
         if result.failed:
             # A failed point is not a timing of the whole grid: report it rather than a number.
@@ -198,14 +225,18 @@ class GridScaling(_GridBenchmark):
     def setup(self, grid, backend, device, precision, workers):
         from pyhf_bench import scan
 
-        self.setup_grid(grid, backend, device, precision, workers)
-        # The serial reference, in this process (which activates the backend here), at steady state as well.
-        self.require_budget(serial_point=scan.warm_up(self.settings, self.patches[0]))
+        self.prepare_grid(grid, backend, device, precision, workers)
+        # The serial reference first, in this process at steady state, before the cluster starts,
+        # as GridScan's serial scan runs: with the scheduler and client in this process, a serial
+        # scan took -2 to +17 % longer (four paired runs, 3L eRJR pytorch). Until the workers
+        # have computed a point, the serial point predicts theirs.
+        self.point_seconds = serial_point = self.first_point()
+        self.require_budget(serial_point=serial_point)
         serial = scan.run_scan(self.settings, self.patches)
         if serial.failed:
-            self.teardown()
             raise RuntimeError(f"the serial reference scan lost points: {[p.patch for p in serial.failed]}")
         self.serial_throughput = serial.throughput
+        self.start_workers()
 
     def track_scaling_efficiency(self, grid, backend, device, precision, workers):
         return self.scan().throughput / (workers * self.serial_throughput)
