@@ -99,6 +99,13 @@ class _GridBenchmark(BackendBenchmark):
             self.patches = scan.grid_patches(name, region, subset)
         except UserError as exc:  # e.g. the likelihood's files are not fetched here
             raise Skip(f"cannot scan {grid}: {exc}") from None
+        if workers:
+            # Before any scan: GridScaling's serial reference would otherwise run in full
+            # in an environment (asv's era ones) that then cannot start the cluster.
+            try:
+                scan.require_distributed()
+            except UserError as exc:
+                raise Skip(str(exc)) from None
         self.grid = grid
         self.workers = workers
         self.client = None
@@ -113,7 +120,7 @@ class _GridBenchmark(BackendBenchmark):
                 self._cluster = scan.dask_client(workers=self.workers)
                 self.client = self._cluster.__enter__()
             self.point_seconds = self.first_point(self.client)
-        except UserError as exc:  # no dask in this environment
+        except UserError as exc:  # the cluster cannot start
             self.teardown()
             raise Skip(str(exc)) from None
         except Skip:

@@ -567,6 +567,15 @@ def _scan_dask(client, settings: ScanSettings, points: dict[str, Point], progres
         on_point()
 
 
+def require_distributed():
+    """dask.distributed's ``Client`` and ``LocalCluster``, or the UserError that says how to install them."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise UserError(f"distributed scans need dask.distributed ({exc}); pip install 'pyhf-bench[scan]'") from None
+    return Client, LocalCluster
+
+
 @contextlib.contextmanager
 def dask_client(workers: int = 0, scheduler: str | None = None, connect_timeout: float = CONNECT_TIMEOUT):
     """A ``distributed.Client``: on a new LocalCluster of *workers* single-threaded processes, or at *scheduler*.
@@ -575,10 +584,7 @@ def dask_client(workers: int = 0, scheduler: str | None = None, connect_timeout:
     """
     if scheduler is not None and workers:
         raise UserError("give --workers N (a local cluster) or --scheduler ADDRESS (an existing one), not both")
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise UserError(f"distributed scans need dask.distributed ({exc}); pip install 'pyhf-bench[scan]'") from None
+    Client, LocalCluster = require_distributed()
     import logging
 
     if scheduler is not None:
