@@ -259,6 +259,7 @@ def test_tier_time_measures_a_shard_and_resumes(tmp_path, offline_history):
     (row,) = data["shards"]
     assert data["tier"] == "full" and row["shard"] == "tiny/all"
     assert row["returncode"] == 0 and row["timeouts"] == 0 and row["seconds"] > 0, row
+    assert row["machine"] == data["machine"] and "cores" in row["machine"]  # each row names its machine
     assert "published_likelihoods.Logpdf.time_logpdf" in Path(row["log"]).read_text()
     # The full tier ran (32b is outside the quick tier), and only this shard's combinations did.
     results = json.loads(next((tmp_path / "results" / "ci").glob(f"{sha[:8]}-*.json")).read_text())

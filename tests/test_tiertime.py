@@ -290,3 +290,18 @@ def test_the_markdown_table_sums_grids_and_names_what_is_left(tmp_path):
     assert "`1Ljets/all` (parts numpy, jax measured)" in out
     assert "`sbottom/RegionA:*` (38)" in out and "`staus/combined`" not in out.split("Not measured yet")[1]
     assert ledger.read_text() == json.dumps({"format": 1, "tier": "full", "machine": "test box", "shards": rows})
+
+
+def test_the_markdown_caption_names_each_machine_and_its_rows(tmp_path):
+    # Sittings land on different 2-core VMs: the caption says which rows each CPU measured.
+    rows = [{"shard": s, "seconds": 10.0, "returncode": 0, "started": "2026-12-01T00:00:00+00:00", "machine": m}
+            for s, m in [("staus/combined", "AMD EPYC, 2 cores"), ("staus/lowMass", "AMD EPYC, 2 cores"),
+                         ("staus/highMass", "AMD EPYC, 2 cores"), ("4L/all", "Intel Xeon, 2 cores")]]
+    out = tiertime.ledger_markdown({"format": 1, "machine": "Intel Xeon, 2 cores", "shards": rows}, all_keys())
+    assert "(AMD EPYC, 2 cores, 3 rows; Intel Xeon, 2 cores, 1 row: `4L/all`)." in out
+    one_machine = [dict(r, machine="AMD EPYC, 2 cores") for r in rows]
+    assert "so far** (AMD EPYC, 2 cores)." in tiertime.ledger_markdown({"format": 1, "shards": one_machine}, all_keys())
+    # Rows without a machine of their own take the ledger's (its last sitting's).
+    old = [{k: v for k, v in r.items() if k != "machine"} for r in rows[:2]] + rows[3:]
+    assert "so far** (Intel Xeon, 2 cores)." in tiertime.ledger_markdown(
+        {"format": 1, "machine": "Intel Xeon, 2 cores", "shards": old}, all_keys())

@@ -191,6 +191,26 @@ def _minutes(seconds: float) -> str:
     return f"{seconds:.0f} s ({seconds / 60:.1f} min)"
 
 
+def _machines(ledger: dict) -> str:
+    """Which machine measured which rows: the VM behind these sittings is not always the same CPU.
+
+    A row names its machine (rows written before rows did fall back to the
+    ledger's, the machine of its last sitting); the few rows of a machine in the
+    minority are named.
+    """
+    rows = ledger["shards"]
+    by_machine: dict[str, list[str]] = {}
+    for r in rows:
+        by_machine.setdefault(r.get("machine") or ledger.get("machine", "machine not recorded"), []).append(r["shard"])
+    if len(by_machine) <= 1:
+        return next(iter(by_machine), ledger.get("machine", "machine not recorded"))
+    described = []
+    for rank, (machine, names) in enumerate(sorted(by_machine.items(), key=lambda item: -len(item[1]))):
+        listed = f": {', '.join(f'`{n}`' for n in names)}" if rank and len(names) <= 5 else ""
+        described.append(f"{machine}, {len(names)} row{'s' if len(names) != 1 else ''}{listed}")
+    return "; ".join(described)
+
+
 def ledger_markdown(ledger: dict, keys: list[str]) -> str:
     """The ledger as the README shows it: a table row per region shard or backend part, one per
     whole grid (its grid shards summed), and a line with the total and what is not measured yet."""
@@ -237,7 +257,7 @@ def ledger_markdown(ledger: dict, keys: list[str]) -> str:
              for s in regions]
     grid_left = [f"`{key}:*` ({count})" for key, count in grid_counts.items() if count]
     summary_line = (f"**{len(partition) - len(left)} of {len(partition)} shards, {total:.0f} s ({total / 3600:.2f} h) so far**"
-                    f" ({ledger.get('machine', 'machine not recorded')}).")
+                    f" ({_machines(ledger)}).")
     if left:
         summary_line += " Not measured yet: " + ", ".join(named) + ("; and the whole-grid shards " + ", ".join(grid_left) if grid_left else "") + "."
     return "\n".join(lines) + "\n\n" + summary_line + "\n"
@@ -294,6 +314,7 @@ def run_shard(name: str, regex: str, tier: str, config: Path, asv_args: list[str
         # asv writes one such line per combination it killed at the benchmark's `timeout`.
         "timeouts": len(re.findall(r"timed out", text)),
         "suite": suite,
+        "machine": machine_description(),
         "started": started,
         "load_before": load_before,
         "load_after": _loadavg(),
