@@ -122,8 +122,25 @@ def test_the_ledger_counts_a_likelihood_whole_or_by_all_its_parts():
     assert not tiertime.covered("1Ljets/all", set(parts[:-1]), keys)
     assert tiertime.covered("1Ljets/all", set(parts), keys)
     assert not tiertime.covered("1Ljets/all:GridScan:numpy:64b:w0", {"1Ljets/all"}, keys)  # grid shards are apart
-    assert tiertime.overlapping("1Ljets/all:jax", keys) == {"1Ljets/all", *parts} - {"1Ljets/all:jax"}
+    assert tiertime.overlapping("1Ljets/all:jax", keys) == {"1Ljets/all"}  # the parts partition the whole
+    assert tiertime.overlapping("1Ljets/all", keys) == set(parts)
     assert tiertime.overlapping("rest", keys) == set()
+
+
+def test_each_part_keeps_its_row_and_the_whole_replaces_them():
+    # A sitting that measures a region part by part keeps every part's row (an earlier version let
+    # each part replace its siblings, leaving only the last); a whole shard replaces its parts.
+    keys = all_keys()
+    ledger = {"format": 1, "shards": []}
+    parts = list(tiertime.backend_parts("staus/combined"))
+    for i, part in enumerate(parts):
+        tiertime.record_row(ledger, {"shard": part, "seconds": 10.0 + i, "returncode": 0}, keys)
+    assert [r["shard"] for r in ledger["shards"]] == parts and ledger["summary"]["seconds"] == 60.0
+    assert tiertime.covered("staus/combined", {r["shard"] for r in ledger["shards"]}, keys)
+    tiertime.record_row(ledger, {"shard": "staus/combined:jax", "seconds": 20.0, "returncode": 0}, keys)  # remeasured
+    assert len(ledger["shards"]) == len(parts) and ledger["summary"]["seconds"] == 69.0
+    tiertime.record_row(ledger, {"shard": "staus/combined", "seconds": 50.0, "returncode": 0}, keys)
+    assert [r["shard"] for r in ledger["shards"]] == ["staus/combined"] and ledger["summary"]["seconds"] == 50.0
 
 
 def test_a_likelihood_begun_by_parts_goes_on_by_parts(tmp_path):

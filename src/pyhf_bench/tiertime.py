@@ -145,11 +145,20 @@ def _is_backend_part(name: str) -> bool:
 
 
 def overlapping(name: str, keys: list[str]) -> set[str]:
-    """Shards that select some of *name*'s combinations: a likelihood and its backend parts."""
+    """Shards that select some of *name*'s combinations: a likelihood's whole shard and each of
+    its backend parts (the parts partition the whole, so they do not overlap one another)."""
     key = shard_key(name)
     if key is None or key not in keys or not (name == key or _is_backend_part(name)):
         return set()
-    return ({key} | set(backend_parts(key))) - {name}
+    return set(backend_parts(key)) if name == key else {key}
+
+
+def record_row(ledger: dict, row: dict, keys: list[str]) -> None:
+    """Add a finished shard's row; it replaces an earlier row of the same shard and the rows it
+    overlaps, so no combination is counted twice."""
+    replaced = {row["shard"], *overlapping(row["shard"], keys)}
+    ledger["shards"] = [r for r in ledger["shards"] if r["shard"] not in replaced] + [row]
+    ledger["summary"] = summary(ledger)
 
 
 def covered(name: str, recorded: set[str], keys: list[str]) -> bool:
@@ -392,10 +401,7 @@ def _cmd(args) -> int:
             _check_loads(name, shard_key(name))
         print(f"{name}: running (-b {available[name]!r})", flush=True)
         row = run_shard(name, available[name], tier, config, args.passthrough, Path(args.log_dir).resolve())
-        # A row replaces the rows it overlaps (a likelihood's whole shard, or its backend parts): no combination is counted twice.
-        replaced = {name, *overlapping(name, keys)}
-        ledger["shards"] = [r for r in ledger["shards"] if r["shard"] not in replaced] + [row]
-        ledger["summary"] = summary(ledger)
+        record_row(ledger, row, keys)
         _write_ledger(ledger_path, ledger)
         print(f"{name}: {row['seconds']:.0f} s, asv status {row['returncode']}, {row['timeouts']} timeouts", flush=True)
     total = summary(ledger)
