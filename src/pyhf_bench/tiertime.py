@@ -207,12 +207,12 @@ def _machines(ledger: dict) -> str:
     ledger's, the machine of its last sitting); the few rows of a machine in the
     minority are named.
     """
-    rows = ledger["shards"]
+    fallback = ledger.get("machine", "machine not recorded")
     by_machine: dict[str, list[str]] = {}
-    for r in rows:
-        by_machine.setdefault(r.get("machine") or ledger.get("machine", "machine not recorded"), []).append(r["shard"])
+    for r in ledger["shards"]:
+        by_machine.setdefault(r.get("machine") or fallback, []).append(r["shard"])
     if len(by_machine) <= 1:
-        return next(iter(by_machine), ledger.get("machine", "machine not recorded"))
+        return next(iter(by_machine), fallback)
     described = []
     for rank, (machine, names) in enumerate(sorted(by_machine.items(), key=lambda item: -len(item[1]))):
         listed = f": {', '.join(f'`{n}`' for n in names)}" if rank and len(names) <= 5 else ""
