@@ -148,6 +148,28 @@ def test_code4_factor_is_pyhfs_and_its_negative_region_is_found():
     assert -0.9 < low < high < -0.18 and roobridge.code4_factor(-0.5, 0.01, 40.0) < 0
 
 
+def tight_shapesys_workspace() -> dict:
+    """One bin with 3L eRJR's placeholder shapesys (0.001 events of uncertainty on 435: tau = 1.9e11) beside an ordinary one."""
+    return {
+        "channels": [{"name": "CR", "samples": [
+            {"name": "signal", "data": [5.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "diboson", "data": [435.06524658203125], "modifiers": [{"name": "mc_diboson", "type": "shapesys", "data": [0.001]}]},
+            {"name": "top", "data": [4.685], "modifiers": [{"name": "mc_top", "type": "shapesys", "data": [0.847]}]},
+        ]}],
+        "observations": [{"name": "CR", "data": [452.0]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+def test_a_poisson_constraint_too_tight_for_double_precision_is_flagged():
+    plan = roobridge.plan_histfactory(tight_shapesys_workspace(), "meas", None)
+    (name, (tau, where)), = plan.unresolved_gammas.items()
+    assert name == "gamma_mc_diboson_bin_0" and where == "CR/diboson"
+    assert tau == pytest.approx((435.06524658203125 / 0.001) ** 2)
+    assert not roobridge.plan_histfactory(every_modifier_workspace(), "meas", None).unresolved_gammas
+
+
 def test_asymptotic_cls_reproduces_pyhf_from_its_own_test_statistics():
     import pyhf
 
@@ -252,6 +274,41 @@ def test_every_modifier_agrees_with_root_and_interpolation_codes_match():
         assert mismatch < 1e-9, settings
     if result["codegen"] is not None:  # this ROOT has no Clad: refused, not silently replaced by cpu
         assert "Clad" in result["codegen"]
+
+
+@needs_root
+def test_model_check_holds_an_unresolvable_gamma_and_still_sees_the_rest():
+    """Moved by half a sigma, the tight gamma's NLL step is rounding (~1e-3 in each NLL), so the check holds it;
+    the ordinary gamma beside it is still compared, to 1e-9."""
+    code = (
+        "import json\n"
+        "import numpy as np\n"
+        "from tests.test_root import tight_shapesys_workspace\n"
+        "from pyhf_bench import roobridge\n"
+        "ws = tight_shapesys_workspace()\n"
+        "rm = roobridge.build_workspace(ws, 'meas', None, check=False)\n"
+        "model = roobridge.pyhf_model(ws, rm.plan)\n"
+        "mismatch = roobridge.check_model_equivalence(rm, model, 'legacy', points=6)\n"
+        "data = np.asarray(roobridge.pyhf_data_for(rm, model))\n"
+        "nll = roobridge.RootNLL(rm, 'legacy', offset='none')\n"
+        "widths = roobridge._parameter_widths(model, rm)\n"
+        "steps = {}\n"
+        "for k, (_, _, root_name) in enumerate(rm.pyhf_order):\n"
+        "    if root_name.startswith('gamma_'):\n"
+        "        point = list(rm.init)\n"
+        "        point[k] += 0.5 * widths[k]\n"
+        "        d_root = nll.value(point) - nll.value(rm.init)\n"
+        "        d_pyhf = float(model.logpdf(np.asarray(rm.init), data)[0] - model.logpdf(np.asarray(point), data)[0])\n"
+        "        steps[root_name] = [d_root, d_pyhf]\n"
+        "print('@@' + json.dumps({'mismatch': mismatch, 'steps': steps}))\n"
+    )
+    result = run_python(code, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=600)
+    assert result["mismatch"] < 1e-9
+    d_root, d_pyhf = result["steps"]["gamma_mc_top_bin_0"]
+    assert d_root == pytest.approx(d_pyhf, rel=1e-9)
+    # Half a sigma of a Gaussian-like constraint is 0.125; both sides miss it by rounding, each its own way.
+    d_root, d_pyhf = result["steps"]["gamma_mc_diboson_bin_0"]
+    assert abs(d_root - d_pyhf) > 1e-7 and abs(d_root - 0.125) < 0.01 and abs(d_pyhf - 0.125) < 0.01
 
 
 def _cli(args: list[str], data_dir: str) -> tuple[int, dict | None, str]:
