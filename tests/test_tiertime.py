@@ -115,6 +115,18 @@ def test_a_likelihoods_backend_parts_partition_its_shard(key):
     assert all(combos_of(benchmarks, name)[i][1] == "'jax'" for name, i in parts[f"{key}:jax"])
 
 
+def test_rests_module_parts_partition_it():
+    """rest:grid_scans ... rest:synthetic_models select exactly what rest does, each combination once:
+    a new benchmark module with combinations outside every likelihood must join REST_MODULES."""
+    benchmarks = _asv_benchmarks()
+    keys = all_keys()
+    whole = _selected(tiertime.shards(keys)[tiertime.REST], benchmarks)
+    parts = {name: _selected(regex, benchmarks) for name, regex in tiertime.rest_parts(keys).items()}
+    assert all(parts.values()), [name for name, p in parts.items() if not p]
+    assert sum(len(p) for p in parts.values()) == len(whole) and set().union(*parts.values()) == whole
+    assert {name.split(".")[0] for name, _ in parts["rest:interpolators"]} == {"interpolators"}
+
+
 def test_the_ledger_counts_a_likelihood_whole_or_by_all_its_parts():
     keys = all_keys()
     parts = list(tiertime.backend_parts("1Ljets/all"))
@@ -124,7 +136,12 @@ def test_the_ledger_counts_a_likelihood_whole_or_by_all_its_parts():
     assert not tiertime.covered("1Ljets/all:GridScan:numpy:64b:w0", {"1Ljets/all"}, keys)  # grid shards are apart
     assert tiertime.overlapping("1Ljets/all:jax", keys) == {"1Ljets/all"}  # the parts partition the whole
     assert tiertime.overlapping("1Ljets/all", keys) == set(parts)
-    assert tiertime.overlapping("rest", keys) == set()
+    assert tiertime.overlapping("rest", keys) == set(tiertime.rest_parts(keys))
+    assert tiertime.overlapping("rest:synthetic_models", keys) == {"rest"}
+    assert tiertime.covered("rest:interpolators", {"rest"}, keys)
+    assert not tiertime.covered("rest", set(list(tiertime.rest_parts(keys))[:-1]), keys)
+    assert tiertime.covered("rest", set(tiertime.rest_parts(keys)), keys)
+    assert tiertime.shard_key("rest:grid_scans") is None
 
 
 def test_each_part_keeps_its_row_and_the_whole_replaces_them():

@@ -91,12 +91,34 @@ def shards(keys: list[str]) -> dict[str, str]:
         if key in support.WHOLE_GRIDS:
             grids.update(_grid_shards(key))
         out[key] = _likelihood_regex(key)
-    if keys:
-        alternatives = "|".join(re.escape(repr(key)) for key in keys)
-        out[REST] = rf"^(?!.*\((?:{alternatives}))"
-    else:
-        out[REST] = ".*"
+    out[REST] = "^" + _no_likelihood(keys) + ".*"
     return {**out, **grids}
+
+
+def _no_likelihood(keys: list[str]) -> str:
+    """A lookahead refusing every combination whose first parameter is one of *keys*."""
+    if not keys:
+        return ""
+    alternatives = "|".join(re.escape(repr(key)) for key in keys)
+    return rf"(?!.*\((?:{alternatives}))"
+
+
+#: The benchmark modules ``rest`` is split by (``rest:synthetic_models`` ...): in the full tier
+#: ``rest`` outlasts a sitting (it had run 3 of its 16 benchmarks after 32 min, 2026-12-03).
+#: tests/test_tiertime.py checks that these parts select exactly what ``rest`` does.
+REST_MODULES = ("grid_scans", "interpolators", "root_peer", "synthetic_models")
+
+
+def rest_parts(keys: list[str]) -> dict[str, str]:
+    """``rest`` split by benchmark module: ``rest:grid_scans`` ... ``rest:synthetic_models``."""
+    return {f"{REST}:{m}": rf"^(?={re.escape(m)}\.){_no_likelihood(keys)}" for m in REST_MODULES}
+
+
+def parts_of(name: str, keys: list[str]) -> dict[str, str]:
+    """The parts a whole shard splits into: a likelihood's backend parts, ``rest``'s module parts, else none."""
+    if name == REST:
+        return rest_parts(keys)
+    return backend_parts(name) if name in keys else {}
 
 
 def _likelihood_regex(key: str, after: str = "") -> str:
@@ -132,12 +154,14 @@ def all_shards(keys: list[str]) -> dict[str, str]:
     out = shards(keys)
     for key in keys:
         out.update(backend_parts(key))
+    out.update(rest_parts(keys))
     return out
 
 
 def shard_key(name: str) -> str | None:
-    """The likelihood a shard needs (``None`` for ``rest``)."""
-    return None if name == REST else name.split(":", 1)[0]
+    """The likelihood a shard needs (``None`` for ``rest`` and its parts)."""
+    key = name.split(":", 1)[0]
+    return None if key == REST else key
 
 
 def _is_backend_part(name: str) -> bool:
@@ -145,12 +169,12 @@ def _is_backend_part(name: str) -> bool:
 
 
 def overlapping(name: str, keys: list[str]) -> set[str]:
-    """Shards that select some of *name*'s combinations: a likelihood's whole shard and each of
-    its backend parts (the parts partition the whole, so they do not overlap one another)."""
-    key = shard_key(name)
-    if key is None or key not in keys or not (name == key or _is_backend_part(name)):
-        return set()
-    return set(backend_parts(key)) if name == key else {key}
+    """Shards that select some of *name*'s combinations: a whole shard (a likelihood's, ``rest``)
+    and each of its parts (the parts partition the whole, so they do not overlap one another)."""
+    if _is_backend_part(name):
+        whole = name.split(":", 1)[0]
+        return {whole} if name in parts_of(whole, keys) else set()
+    return set(parts_of(name, keys))
 
 
 def record_row(ledger: dict, row: dict, keys: list[str]) -> None:
@@ -165,12 +189,11 @@ def covered(name: str, recorded: set[str], keys: list[str]) -> bool:
     """Whether the ledger's *recorded* shards already cover every combination of *name*."""
     if name in recorded:
         return True
-    key = shard_key(name)
-    if key is None or key not in keys:
-        return False
     if _is_backend_part(name):
-        return key in recorded
-    return name == key and set(backend_parts(key)) <= recorded
+        whole = name.split(":", 1)[0]
+        return name in parts_of(whole, keys) and whole in recorded
+    parts = parts_of(name, keys)
+    return bool(parts) and set(parts) <= recorded
 
 
 def read_ledger(path: Path) -> dict:
@@ -261,7 +284,7 @@ def ledger_markdown(ledger: dict, keys: list[str]) -> str:
     total = summary(ledger)["seconds"]
     grid_counts = {key: len(names - recorded) for key, names in grid_shards.items()}
     regions = [s for s in left if not any(s in names for names in grid_shards.values())]
-    parts = {s: [p for p in backend_parts(s) if p in recorded] for s in regions if s in keys}
+    parts = {s: [p for p in parts_of(s, keys) if p in recorded] for s in regions}
     named = [f"`{s}`" + (f" (parts {', '.join(p.split(':')[1] for p in parts[s])} measured)" if parts.get(s) else "")
              for s in regions]
     grid_left = [f"`{key}:*` ({count})" for key, count in grid_counts.items() if count]
@@ -353,7 +376,8 @@ def _expand(patterns: list[str], available: dict[str, str]) -> list[str]:
         likelihoods = [n for n in available if ":" not in n]
         raise UserError(
             f"unknown shard(s) {', '.join(unknown)}; choose from: {', '.join(likelihoods)}; a likelihood's "
-            f"backend parts KEY:BACKEND and KEY:{OTHER} (e.g. '1Ljets/all:numpy'); and the whole-grid "
+            f"backend parts KEY:BACKEND and KEY:{OTHER} (e.g. '1Ljets/all:numpy'); rest's module parts "
+            f"{', '.join(rest_parts([]))}; and the whole-grid "
             "shards GRID:CLASS:BACKEND:PRECISION:wN (e.g. 'sbottom/RegionA:GridScan:numpy:64b:w0'; "
             "shell wildcards select several)")
     return names
@@ -384,11 +408,11 @@ def _cmd(args) -> int:
     )
     done = {row["shard"] for row in ledger["shards"] if row["returncode"] == 0 or not args.retry_failed}
     done -= {overlap for name in remeasure for overlap in {name, *overlapping(name, keys)}}
-    # A likelihood begun part by part in an earlier sitting goes on part by part.
+    # A likelihood (or rest) begun part by part in an earlier sitting goes on part by part.
     recorded = {row["shard"] for row in ledger["shards"]}
     wanted = [part for name in wanted for part in (
-        [p for p in backend_parts(name) if p not in recorded]
-        if name in keys and name not in done and set(backend_parts(name)) & recorded else [name])]
+        [p for p in parts_of(name, keys) if p not in recorded]
+        if name not in done and set(parts_of(name, keys)) & recorded else [name])]
     start = time.monotonic()
     for name in wanted:
         if covered(name, done, keys):
