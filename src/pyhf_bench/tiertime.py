@@ -164,14 +164,15 @@ def shard_key(name: str) -> str | None:
     return None if key == REST else key
 
 
-def _is_backend_part(name: str) -> bool:
+def _is_part(name: str) -> bool:
+    """A part of a whole shard (``1Ljets/all:numpy``, ``rest:interpolators``); grid shards have more colons."""
     return name.count(":") == 1
 
 
 def overlapping(name: str, keys: list[str]) -> set[str]:
     """Shards that select some of *name*'s combinations: a whole shard (a likelihood's, ``rest``)
     and each of its parts (the parts partition the whole, so they do not overlap one another)."""
-    if _is_backend_part(name):
+    if _is_part(name):
         whole = name.split(":", 1)[0]
         return {whole} if name in parts_of(whole, keys) else set()
     return set(parts_of(name, keys))
@@ -189,7 +190,7 @@ def covered(name: str, recorded: set[str], keys: list[str]) -> bool:
     """Whether the ledger's *recorded* shards already cover every combination of *name*."""
     if name in recorded:
         return True
-    if _is_backend_part(name):
+    if _is_part(name):
         whole = name.split(":", 1)[0]
         return name in parts_of(whole, keys) and whole in recorded
     parts = parts_of(name, keys)
