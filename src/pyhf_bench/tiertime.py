@@ -448,8 +448,9 @@ def add_parser(sub) -> None:
     p.add_argument("--ledger", required=True, help="JSON ledger to read and extend (created if missing)")
     p.add_argument("--tier", default="full", choices=support.TIERS, help="tier to measure (default: full)")
     p.add_argument("--only", nargs="+", metavar="SHARD",
-                   help="run only these shards, in this order (name/region, 'rest' or one of its module parts such as rest:synthetic_models, or a whole-grid shard "
-                   "such as sbottom/RegionA:GridScan:numpy:64b:w0)")
+                   help="run only these shards, in this order (name/region, 'rest' or one of its module "
+                   "parts such as rest:synthetic_models, or a whole-grid shard such as "
+                   "sbottom/RegionA:GridScan:numpy:64b:w0)")
     p.add_argument("--budget-minutes", type=float, help="start no new shard after this many minutes")
     p.add_argument("--retry-failed", action="store_true", help="run again the shards recorded with a non-zero asv status")
     p.add_argument("--remeasure", nargs="+", default=[], metavar="SHARD",
