@@ -261,6 +261,25 @@ def test_a_shard_whose_likelihood_is_missing_is_refused_not_recorded(tmp_path):
     assert "running" not in proc.stdout and not ledger.exists()
 
 
+def test_a_shard_asv_did_not_run_is_refused_not_recorded(tmp_path):
+    """asv exits 1 at once for a machine it has no record of; that shard measured nothing.
+
+    Real asv, with a HOME that has no ~/.asv-machine.json: before the fix its 0 s and status 1
+    went into the ledger as a measured shard, and the next shards followed it.
+    """
+    ledger = tmp_path / "l.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--ledger", str(ledger), "--only",
+         "rest:interpolators", "rest:root_peer", "--config", str(ROOT / "asv.conf.json"),
+         "--log-dir", str(tmp_path / "logs"), "--", "--machine", "no-such-machine"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "shard rest:interpolators: asv ran nothing (status 1" in proc.stderr, proc.stderr
+    assert "no-such-machine" in proc.stderr and "asv machine --yes --machine NAME" in proc.stderr
+    assert "rest:root_peer" not in proc.stdout and not ledger.exists()
+
+
 def test_remeasured_shards_run_again_and_the_others_stay_skipped(tmp_path):
     # With no data the remeasured shard is refused before asv starts: enough to show it was not skipped.
     empty = tmp_path / "no-data"

@@ -356,6 +356,26 @@ def run_shard(name: str, regex: str, tier: str, config: Path, asv_args: list[str
     }
 
 
+#: ``asv run``'s exit statuses after it ran the benchmarks: 0, or 2 when some of them failed.  Any
+#: other (1: a UserError such as an unknown ``--machine``, no benchmark selected, a config error;
+#: negative: killed) means nothing was measured: such a shard took seconds and must not pass for
+#: a measured one (seen: three "0 s, asv status 1" rows on a machine without ~/.asv-machine.json).
+ASV_RAN = (0, 2)
+
+
+def _check_ran(row: dict) -> None:
+    """Refuse a shard asv did not run, naming asv's own error and where its log is."""
+    if row["returncode"] in ASV_RAN:
+        return
+    lines = [line.strip(" ·") for line in row["log_tail"].splitlines() if line.strip(" ·")]
+    said = " ".join(lines[-2:]) or "no output"
+    hint = (" (the machine's name: run `asv machine --yes --machine NAME` once, or drop --machine)"
+            if "machine" in said else "")
+    raise UserError(
+        f"shard {row['shard']}: asv ran nothing (status {row['returncode']} after {row['seconds']:.0f} s: {said}); "
+        f"nothing was recorded: fix that{hint} and run tier-time again (asv's output: {row['log']})")
+
+
 def _check_loads(name: str, key: str) -> None:
     """Refuse a shard whose likelihood cannot be loaded: its benchmarks would only skip."""
     from .likelihoods import load_key
@@ -426,6 +446,7 @@ def _cmd(args) -> int:
             _check_loads(name, shard_key(name))
         print(f"{name}: running (-b {available[name]!r})", flush=True)
         row = run_shard(name, available[name], tier, config, args.passthrough, Path(args.log_dir).resolve())
+        _check_ran(row)
         record_row(ledger, row, keys)
         _write_ledger(ledger_path, ledger)
         print(f"{name}: {row['seconds']:.0f} s, asv status {row['returncode']}, {row['timeouts']} timeouts", flush=True)
