@@ -7,7 +7,7 @@ first, so JIT compilation and first-call caches are never timed.
 """
 
 from pyhf_bench.inference import Problem
-from pyhf_bench.support import OPTIMIZERS, BackendBenchmark, warm_up
+from pyhf_bench.support import OPTIMIZERS, BackendBenchmark, minuit_budget, warm_up
 from pyhf_bench.synthetic import SIZES, make_spec
 
 #: Fits need many likelihood evaluations (numpy has no autodiff: finite
@@ -104,9 +104,17 @@ class Fit(_FitBenchmark):
 
     params = _FitBenchmark.params + [list(OPTIMIZERS)]
     param_names = _FitBenchmark.param_names + ["optimizer"]
+    # The timed call is unchanged since this hash; setup gained the minuit prediction, which only
+    # turns a combination that ran into the timeout (and recorded nothing) into a skip. Pinned so
+    # results taken before keep their history.
+    version = "4676c6dea58815121b6b9934edb9549ee43b236a3634ff68db27dde8f1cb8272"
 
     def setup(self, backend, device, precision, n_bins, optimizer):
         self.setup_problem(backend, device, precision, n_bins, optimizer)
+        # As for the published likelihoods: minuit on eager TensorFlow fits the 100-bin model
+        # (205 parameters) in about half an hour, past the 15 min timeout (measured: killed at 900 s).
+        what = f"fit of the {n_bins}-bin synthetic model"
+        warm_up(self.rt, lambda: minuit_budget(self.problem, 1, self.timeout, what), what)
         warm_up(self.rt, self.problem.fit, "the fit")  # JAX compiles the objective here
 
     def time_fit(self, backend, device, precision, n_bins, optimizer):
