@@ -344,6 +344,14 @@ def test_the_markdown_table_sums_grids_and_names_what_is_left(tmp_path):
     assert "`sbottom/RegionA:*` (38)" in out and "`staus/combined`" not in out.split("Not measured yet")[1]
     assert ledger.read_text() == json.dumps({"format": 1, "tier": "full", "machine": "test box", "shards": rows})
 
+    # With every region shard measured, only the grid shards are named (no empty list before them).
+    grid_names = {name for name in tiertime.shards(keys) if ":Grid" in name}
+    every_region = [row(name, 1.0) for name in tiertime.shards(keys) if name not in grid_names]
+    ledger.write_text(json.dumps({"format": 1, "tier": "full", "machine": "test box", "shards": every_region}))
+    out = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--ledger", str(ledger), "--markdown"],
+                         capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    assert "Not measured yet: the whole-grid shards `sbottom/RegionA:*` (40)" in out, out.splitlines()[-1]
+
 
 def test_the_markdown_caption_names_each_machine_and_its_rows(tmp_path):
     # Sittings land on different 2-core VMs: the caption says which rows each CPU measured.

@@ -292,7 +292,9 @@ def ledger_markdown(ledger: dict, keys: list[str]) -> str:
     summary_line = (f"**{len(partition) - len(left)} of {len(partition)} shards, {total:.0f} s ({total / 3600:.2f} h) so far**"
                     f" ({_machines(ledger)}).")
     if left:
-        summary_line += " Not measured yet: " + ", ".join(named) + ("; and the whole-grid shards " + ", ".join(grid_left) if grid_left else "") + "."
+        # Either list can be empty (the region shards are measured before the last grid shards).
+        still = ([", ".join(named)] if named else []) + (["the whole-grid shards " + ", ".join(grid_left)] if grid_left else [])
+        summary_line += " Not measured yet: " + "; and ".join(still) + "."
     return "\n".join(lines) + "\n\n" + summary_line + "\n"
 
 
