@@ -352,6 +352,15 @@ def test_the_markdown_table_sums_grids_and_names_what_is_left(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path, check=True).stdout
     assert "Not measured yet: the whole-grid shards `sbottom/RegionA:*` (40)" in out, out.splitlines()[-1]
 
+    # With every shard measured the total is final: no "so far", nothing named as left.
+    every_shard = [row(name, 1.0) for name in tiertime.shards(keys)]
+    ledger.write_text(json.dumps({"format": 1, "tier": "full", "machine": "test box", "shards": every_shard}))
+    out = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--ledger", str(ledger), "--markdown"],
+                         capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    last = out.splitlines()[-1]
+    assert last.startswith(f"**{len(every_shard)} of {len(every_shard)} shards, ") and "so far" not in last, last
+    assert "Not measured yet" not in out
+
 
 def test_the_markdown_caption_names_each_machine_and_its_rows(tmp_path):
     # Sittings land on different 2-core VMs: the caption says which rows each CPU measured.

@@ -289,7 +289,7 @@ def ledger_markdown(ledger: dict, keys: list[str]) -> str:
     named = [f"`{s}`" + (f" (parts {', '.join(p.split(':')[1] for p in parts[s])} measured)" if parts.get(s) else "")
              for s in regions]
     grid_left = [f"`{key}:*` ({count})" for key, count in grid_counts.items() if count]
-    summary_line = (f"**{len(partition) - len(left)} of {len(partition)} shards, {total:.0f} s ({total / 3600:.2f} h) so far**"
+    summary_line = (f"**{len(partition) - len(left)} of {len(partition)} shards, {total:.0f} s ({total / 3600:.2f} h){' so far' if left else ''}**"
                     f" ({_machines(ledger)}).")
     if left:
         # Either list can be empty (the region shards are measured before the last grid shards).
