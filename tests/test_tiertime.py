@@ -345,18 +345,18 @@ def test_the_markdown_table_sums_grids_and_names_what_is_left(tmp_path):
     assert ledger.read_text() == json.dumps({"format": 1, "tier": "full", "machine": "test box", "shards": rows})
 
     # With every region shard measured, only the grid shards are named (no empty list before them).
+    def markdown_of(shards):
+        ledger.write_text(json.dumps({"format": 1, "tier": "full", "machine": "test box", "shards": shards}))
+        return subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--ledger", str(ledger), "--markdown"],
+                              capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+
     grid_names = {name for name in tiertime.shards(keys) if ":Grid" in name}
-    every_region = [row(name, 1.0) for name in tiertime.shards(keys) if name not in grid_names]
-    ledger.write_text(json.dumps({"format": 1, "tier": "full", "machine": "test box", "shards": every_region}))
-    out = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--ledger", str(ledger), "--markdown"],
-                         capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    out = markdown_of([row(name, 1.0) for name in tiertime.shards(keys) if name not in grid_names])
     assert "Not measured yet: the whole-grid shards `sbottom/RegionA:*` (40)" in out, out.splitlines()[-1]
 
     # With every shard measured the total is final: no "so far", nothing named as left.
     every_shard = [row(name, 1.0) for name in tiertime.shards(keys)]
-    ledger.write_text(json.dumps({"format": 1, "tier": "full", "machine": "test box", "shards": every_shard}))
-    out = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "tier-time", "--ledger", str(ledger), "--markdown"],
-                         capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    out = markdown_of(every_shard)
     last = out.splitlines()[-1]
     assert last.startswith(f"**{len(every_shard)} of {len(every_shard)} shards, ") and "so far" not in last, last
     assert "Not measured yet" not in out
