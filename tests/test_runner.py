@@ -71,7 +71,7 @@ def test_bad_revisions_are_one_clear_error(repo, revision, needle):
 def test_plan_puts_each_commit_in_its_era(repo, capsys):
     commits = runner.resolve_commits(repo, [runner.TAGS, "v0.7.6..main"])
     grouped = runner.plan(repo, commits)
-    versions = {era: [v for _, v in rows] for era, rows in grouped.items()}
+    versions = {era: [p.version for p in rows] for era, rows in grouped.items()}
     assert versions == {"classic": ["0.6.3"], "vintage": ["0.7.0"], "legacy": ["0.7.5"],
                         "modern": ["0.7.6", "0.8.0rc1", "0.8.0rc2.dev1"]}
     assert runner.plan(repo, commits, ["legacy"]) == {"legacy": grouped["legacy"]}
@@ -84,7 +84,109 @@ def test_a_commit_in_no_era_is_skipped_with_its_version(tmp_path, capsys):
     _git(tmp_path, "commit", "-q", "-m", "old")
     _git(tmp_path, "tag", "v0.5.4")
     assert runner.plan(tmp_path, runner.resolve_commits(tmp_path, [runner.LATEST])) == {}
-    assert "pyhf 0.5.4 is in no era" in capsys.readouterr().err
+    assert "(pyhf 0.5.4): release v0.5.4: in no era" in capsys.readouterr().err
+
+
+PYPROJECT = """[project]
+name = "pyhf"
+dependencies = ["scipy>=1.2.0{scipy}", "numpy"]
+[project.optional-dependencies]
+jax = ["jax>=0.4.1", "jaxlib>=0.4.1"]
+{extra}
+"""
+
+
+@pytest.fixture(scope="module")
+def real_shape(tmp_path_factory) -> Path:
+    """pyhf's shape: v0.7.4 on main, v0.7.5 and v0.7.6 on a release branch main never merges, then main moves on.
+
+    main's later commits describe as 0.7.5.devN (the tag main can see), though they are
+    dated after v0.7.6: one plain, one that pins scipy<1.16 (the modern era has 1.17.1),
+    one that needs a jax no era has.
+    """
+    path = tmp_path_factory.mktemp("pyhf-real")
+    day = 86400
+    start = 1_700_000_000
+
+    def commit(message: str, when: int, scipy: str = "", extra: str = "") -> str:
+        (path / "pyproject.toml").write_text(PYPROJECT.format(scipy=scipy, extra=extra))
+        _git(path, "add", "pyproject.toml")
+        env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+                   GIT_COMMITTER_EMAIL="t@t", GIT_COMMITTER_DATE=f"@{when} +0000", GIT_AUTHOR_DATE=f"@{when} +0000")
+        subprocess.run(["git", "-C", str(path), "commit", "-q", "--allow-empty", "-m", message], check=True, env=env)
+        return _git(path, "rev-parse", "HEAD")
+
+    _git(path, "init", "-q", "-b", "main")
+    commit("release 0.7.4", start)
+    _git(path, "tag", "v0.7.4")
+    _git(path, "checkout", "-q", "-b", "release/v0.7.x")
+    commit("release 0.7.5", start + 10 * day)
+    _git(path, "tag", "v0.7.5")
+    commit("release 0.7.6", start + 20 * day)
+    _git(path, "tag", "v0.7.6")
+    _git(path, "checkout", "-q", "main")
+    commit("main between 0.7.4 and 0.7.5", start + 5 * day)
+    commit("main after 0.7.6", start + 30 * day)
+    commit("main pins scipy<1.16", start + 31 * day, scipy=",<1.16")
+    commit("main needs jax 99", start + 32 * day, extra='minuit = ["iminuit>=2"]\nbackends = ["jax>=99"]')
+    return path
+
+
+def test_main_commits_get_the_era_of_their_date_not_of_git_describe(real_shape, capsys):
+    commits = runner.resolve_commits(real_shape, ["v0.7.4..main", runner.TAGS])
+    grouped = runner.plan(real_shape, commits)
+    placed = {p.commit: (era, p.version, p.why) for era, rows in grouped.items() for p in rows}
+    main = _git(real_shape, "rev-list", "--reverse", "v0.7.4..main").split()
+    # describe sees only v0.7.4 from main: its versions say 0.7.5.devN ...
+    assert [placed[c][1] for c in main[:3]] == ["0.7.5.dev1", "0.7.5.dev2", "0.7.5.dev3"]
+    # ... but the era follows the date: vintage before v0.7.5 was tagged, modern after v0.7.6.
+    assert placed[main[0]][0] == "vintage" and "after v0.7.4" in placed[main[0]][2]
+    assert placed[main[1]][0] == "modern" and "after v0.7.6" in placed[main[1]][2]
+    # A commit whose pyproject.toml conflicts with its era goes to the nearest era that fits, saying why.
+    era, _, why = placed[main[2]]
+    assert era == "legacy" and "scipy<1.16,>=1.2.0 (era: 1.17.1)" in why, why
+    # One that no era can satisfy is left out, with the conflict named.
+    assert main[3] not in placed
+    assert "conflicts with every era" in capsys.readouterr().err
+    # Releases keep their versions' eras.
+    tags = {p.version: era for era, rows in grouped.items() for p in rows if p.why.startswith("release")}
+    assert tags == {"0.7.4": "vintage", "0.7.5": "legacy", "0.7.6": "modern"}
+
+
+def test_eras_json_pins_are_the_asv_matrix_requirements():
+    """The guard checks environments against eras.json's pins: they must be what asv installs."""
+    from asv import util
+
+    from pyhf_bench import support
+
+    conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)
+    for entry in conf["include"]:
+        assert support.eras()[entry["env_nobuild"]["PYHF_BENCH_ERA"]]["pins"] == entry["req"]
+
+
+def test_the_guard_sees_a_changed_pin(tmp_path):
+    """A venv standing for an era environment where installing 'a commit' downgraded scipy: the guard finds it."""
+    from pyhf_bench import eraplan, support
+
+    era = "modern"
+    pins = support.eras()[era]["pins"]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    # Stand-in for the change: a dist-info of an older 'scipy' shadowing the real one, as pip leaves it.
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    fake = Path(site) / "scipy-1.15.3.dist-info"
+    fake.mkdir(parents=True)
+    (fake / "METADATA").write_text("Metadata-Version: 2.1\nName: scipy\nVersion: 1.15.3\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    code = ("import json; from pyhf_bench import eraplan; "
+            f"print('@@' + json.dumps(eraplan.changed_pins({era!r})))")
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    changed = json.loads(out.split("@@", 1)[1])
+    assert changed.get("scipy") == ["1.15.3", pins["scipy"]], changed
+    assert eraplan.era_of_environment(f"virtualenv-py3.11-scipy{pins['scipy']}-PYHF_BENCH_ERA{era}") == era
+    assert eraplan.era_of_environment("virtualenv-py3.11-numpy2.4.6") is None
 
 
 def test_every_era_has_one_environment_and_the_packages_it_installs():

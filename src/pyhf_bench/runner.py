@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import UserError, dashboard, selection, support
+from . import UserError, dashboard, eraplan, selection, support
+from .eraplan import git, release_tags
 from .files import atomic_file
 
 OFFLINE_CONFIG = "asv.offline.conf.json"
@@ -36,14 +37,6 @@ OFFLINE_CONFIG = "asv.offline.conf.json"
 LATEST, TAGS = "LATEST", "TAGS"
 #: Distributions every era environment has besides its ``req``: pyhf's own dependencies.
 PYHF_DEPENDENCIES = ("numpy", "scipy", "jsonschema", "click", "tqdm", "pyyaml")
-
-
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        raise UserError(f"git {' '.join(args)} failed in {repo}: {last}")
-    return proc.stdout.strip()
 
 
 def _load_asv_config(path: Path) -> dict:
@@ -113,15 +106,6 @@ def ensure_machine(name: str | None) -> tuple[str, bool]:
 # --------------------------------------------------------------------------- revisions and eras
 
 
-def release_tags(repo: Path) -> list[str]:
-    """The release tags ``vX.Y.Z`` of *repo*, oldest version first (pre-release tags left out)."""
-    tags = []
-    for tag in _git(repo, "tag", "--list", "v[0-9]*").split():
-        if re.fullmatch(r"v\d+(\.\d+)*", tag):
-            tags.append(tag)
-    return sorted(tags, key=lambda t: support.version_tuple(t[1:]))
-
-
 def resolve_commits(repo: Path, revisions: list[str]) -> list[str]:
     """The commits of *revisions*, in order, each once.
 
@@ -136,7 +120,7 @@ def resolve_commits(repo: Path, revisions: list[str]) -> list[str]:
             if not tags:
                 raise UserError(f"{repo} has no release tags (vX.Y.Z); name commits or ranges instead of {revision}")
             chosen = tags[-1:] if revision == LATEST else tags
-            commits += [_git(repo, "rev-list", "-n", "1", f"refs/tags/{tag}") for tag in chosen]
+            commits += [git(repo, "rev-list", "-n", "1", f"refs/tags/{tag}") for tag in chosen]
         elif revision.startswith("HASHFILE:"):
             path = Path(revision.split(":", 1)[1])
             if not path.is_file():
@@ -144,7 +128,7 @@ def resolve_commits(repo: Path, revisions: list[str]) -> list[str]:
             lines = [line.strip() for line in path.read_text().splitlines()]
             commits += [_verify(repo, line) for line in lines if line and not line.startswith("#")]
         elif ".." in revision:
-            commits += _git(repo, "rev-list", "--reverse", revision).split()
+            commits += git(repo, "rev-list", "--reverse", revision).split()
         else:
             commits.append(_verify(repo, revision))
     return list(dict.fromkeys(commits))
@@ -152,7 +136,7 @@ def resolve_commits(repo: Path, revisions: list[str]) -> list[str]:
 
 def _verify(repo: Path, revision: str) -> str:
     try:
-        return _git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+        return git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     except UserError:
         raise UserError(f"{revision!r} is not a commit of {repo}; give a commit, a tag, a range A..B, "
                         f"{LATEST}, {TAGS} or HASHFILE:PATH") from None
@@ -165,7 +149,7 @@ def commit_version(repo: Path, commit: str) -> str | None:
     pre-release ``vX.Y.ZrcK`` the next pre-release (``X.Y.ZrcK+1.devN``).
     """
     try:
-        described = _git(repo, "describe", "--tags", "--long", "--match", "v[0-9]*", commit)
+        described = git(repo, "describe", "--tags", "--long", "--match", "v[0-9]*", commit)
     except UserError:
         return None
     tag, distance, _ = described.rsplit("-", 2)
@@ -181,18 +165,16 @@ def commit_version(repo: Path, commit: str) -> str | None:
     return ".".join(map(str, parts[:-1] + (parts[-1] + 1,))) + f".dev{distance}"
 
 
-def plan(repo: Path, commits: list[str], eras: list[str] | None = None) -> dict[str, list[tuple[str, str]]]:
-    """Group *commits* by era: ``{era: [(commit, pyhf version), ...]}``."""
-    grouped: dict[str, list[tuple[str, str]]] = {}
-    for commit in commits:
-        version = commit_version(repo, commit)
-        era = support.era_for_version(version) if version else None
-        if era is None:
-            print(f"skip {commit[:8]}: pyhf {version or '?'} is in no era of eras.json", file=sys.stderr)
+def plan(repo: Path, commits: list[str], eras: list[str] | None = None) -> dict[str, list[eraplan.Placement]]:
+    """Group *commits* by the era each runs in (:mod:`eraplan`); the ones in no era are named on stderr."""
+    grouped: dict[str, list[eraplan.Placement]] = {}
+    for placement in eraplan.place_all(repo, commits, commit_version):
+        if placement.era is None:
+            print(f"skip {placement.commit[:8]} (pyhf {placement.version or '?'}): {placement.why}", file=sys.stderr)
             continue
-        if eras and era not in eras:
+        if eras and placement.era not in eras:
             continue
-        grouped.setdefault(era, []).append((commit, version))
+        grouped.setdefault(placement.era, []).append(placement)
     return grouped
 
 
@@ -450,8 +432,11 @@ def _run(args) -> int:
     entries = _era_entries(config)
     n_commits = sum(len(c) for c in grouped.values())
     print(f"pyhf-bench run: {n_commits} commit(s) of {repo} in {len(grouped)} era(s), {tier} tier", flush=True)
-    for era, commits_of_era in grouped.items():
-        print(f"  era {era}: " + ", ".join(f"{c[:8]} (pyhf {v})" for c, v in commits_of_era), flush=True)
+    for era, placements in grouped.items():
+        print(f"  era {era}: " + ", ".join(f"{p.commit[:8]} (pyhf {p.version})" for p in placements), flush=True)
+        if args.dry_run:
+            for p in placements:
+                print(f"    {p.commit[:8]} pyhf {p.version}: {p.why}")
     if args.dry_run:
         return 0
     if args.publish:
@@ -463,7 +448,8 @@ def _run(args) -> int:
     # Passes per era: [(label, env vars, asv args, regexes)], and the work they hold.
     work = []
     told: set[str] = set()
-    for era, commits_of_era in grouped.items():
+    for era, placements in grouped.items():
+        commits_of_era = [(p.commit, p.version) for p in placements]
         env_name, installs = entries[era]
         available = _installed_in(installs)
         for module, dists in selection.left_out(benchmark_dir, available).items():
