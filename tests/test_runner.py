@@ -274,3 +274,30 @@ def test_without_network_the_default_route_says_how_to_use_a_local_clone(tmp_pat
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot clone" in lines[0] and "--repo PATH" in lines[0], proc.stderr
+
+
+def test_a_ref_named_like_a_folder_is_unambiguous_to_asv_through_the_mirror(tmp_path):
+    """pyhf has a tag and a top-level folder both named binder: asv's own get_tags fails in the clone, not the mirror."""
+    from asv.plugins.git import Git
+    from asv.util import ProcessError
+
+    clone = tmp_path / "pyhf"
+    clone.mkdir()
+    _git(clone, "init", "-q", "-b", "main")
+    (clone / "binder").mkdir()
+    (clone / "binder" / "environment.yml").write_text("name: pyhf\n")
+    _git(clone, "add", "binder")
+    _git(clone, "commit", "-q", "-m", "binder")
+    _git(clone, "tag", "binder")
+    _git(clone, "tag", "v0.7.6")
+    with pytest.raises(ProcessError):
+        Git(str(clone), str(clone)).get_tags()  # what asv publish runs: git rev-list -n 1 binder
+    mirror = runner.asv_repository(clone, tmp_path / "mirrors")
+    head = _git(clone, "rev-parse", "HEAD")
+    assert Git(str(mirror), str(mirror)).get_tags() == {"binder": head, "v0.7.6": head}
+    # A new commit in the clone reaches the mirror on the next run.
+    (clone / "f").write_text("x")
+    _git(clone, "add", "f")
+    _git(clone, "commit", "-q", "-m", "more")
+    assert runner.asv_repository(clone, tmp_path / "mirrors") == mirror
+    assert _git(mirror, "rev-parse", "main") == _git(clone, "rev-parse", "HEAD")

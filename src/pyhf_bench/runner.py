@@ -16,6 +16,7 @@ and with ``--publish`` leaves a dashboard in ``html/`` that works offline.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -64,6 +65,30 @@ def write_offline_config(config: Path, history: Path) -> Path:
         json.dump(data, handle, indent=4)
     os.replace(tmp, target)
     return target
+
+
+def asv_repository(repo: Path, mirrors: Path) -> Path:
+    """The repository asv should read for the local clone *repo*: a bare mirror of it, kept up to date.
+
+    asv reads a local repository in place, and in a working tree a ref name that is
+    also a top-level path is ambiguous to ``git rev-list -n 1 NAME``: pyhf has a tag
+    and a folder both named ``binder``, and ``asv publish`` stopped there (exit 128).
+    A bare mirror has no working tree; ``git clone --mirror`` of a local path
+    hard-links the objects, so it costs next to nothing.  A bare *repo* is used as it is.
+    """
+    if not repo.is_dir() or not ((repo / ".git").exists() or (repo / "HEAD").is_file()):
+        raise UserError(f"{repo} is not a git repository; clone pyhf there, or build the offline history with "
+                        f"`pyhf-bench history build {repo}`")
+    if (repo / "HEAD").is_file() and not (repo / ".git").exists():
+        return repo.resolve()
+    source = repo.resolve()
+    mirror = mirrors / f"{source.name}-{hashlib.sha256(str(source).encode()).hexdigest()[:8]}.git"
+    if mirror.is_dir():
+        git(mirror, "fetch", "--quiet", "--prune", "--tags", "origin")
+    else:
+        mirrors.mkdir(parents=True, exist_ok=True)
+        git(mirrors, "clone", "--quiet", "--mirror", str(source), str(mirror))
+    return mirror
 
 
 # --------------------------------------------------------------------------- the asv machine
@@ -418,7 +443,7 @@ def _run(args) -> int:
             raise UserError(f"unknown era {era!r}; choose one of: {', '.join(support.eras())}")
     repo_arg = args.repo or args.offline
     if repo_arg:
-        repo = Path(repo_arg)
+        repo = asv_repository(Path(repo_arg), config.parent / ".asv" / "repos")
         config = write_offline_config(config, repo)
     else:
         repo = _clone_upstream(config)
