@@ -272,3 +272,31 @@ def test_tier_time_measures_a_shard_and_resumes(tmp_path, offline_history):
     second = tier_time()
     assert second.returncode == 0 and "tiny/all: in the ledger, skipped" in second.stdout, second.stdout
     assert json.loads(ledger.read_text())["shards"] == [row]
+
+
+@pytest.mark.integration
+def test_asv_find_locates_an_injected_slowdown(tmp_path, offline_history):
+    """`asv find` (bisection) over three commits past v0.7.6, the middle one a real 3x slower logpdf."""
+    from asv import util
+
+    from pyhf_bench import review
+
+    includes = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)["include"]
+    modern = next(e for e in includes if e["env_nobuild"]["PYHF_BENCH_ERA"] == "modern")
+    modern["req"] = {k: v for k, v in modern["req"].items() if k in ("numpy", "scipy")}
+    config = _test_config(tmp_path, offline_history, include=[modern])
+    pdf = "src/pyhf/pdf.py"
+    original = _git(offline_history, "show", f"v0.7.6:{pdf}")
+    steps = [("comment", review.noop_pdf_source(original)), ("slow", review.slow_pdf_source(original)),
+             ("comment again", "# another comment\n" + review.slow_pdf_source(original))]
+    commits = []
+    for i, (message, text) in enumerate(steps):
+        local = tmp_path / f"pdf{i}.py"
+        local.write_text(text)
+        commits.append(history.add_branch_commit(offline_history, "pr/bisect", replace={pdf: local}, base="v0.7.6",
+                                                 message=message, log=None))
+    proc = _asv(config, "find", "--machine", "ci", "v0.7.6..pr/bisect",
+                r"synthetic_models\.Logpdf\.time_logpdf\('numpy', 'cpu', '64b', 100\)", timeout=2400,
+                env={"PYHF_BENCH_TIER": "quick", "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert f"Greatest regression found: {commits[1][:8]}" in proc.stdout, proc.stdout[-3000:]
