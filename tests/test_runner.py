@@ -198,8 +198,8 @@ def test_every_era_has_one_environment_and_the_packages_it_installs():
 
 def test_the_machine_is_registered_outside_a_terminal(tmp_path):
     """A fresh HOME (no ~/.asv-machine.json) and no terminal: asv itself would stop; run registers the machine."""
-    code = ("import json; from pyhf_bench import runner; "
-            "print('@@' + json.dumps([runner.ensure_machine(None), runner.ensure_machine(None)]))")
+    code = ("import json; from pyhf_bench import asvmachine; "
+            "print('@@' + json.dumps([asvmachine.ensure_machine(None), asvmachine.ensure_machine(None)]))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           env=dict(os.environ, HOME=str(tmp_path)), timeout=120)
     line = next(line for line in proc.stdout.splitlines() if line.startswith("@@"))
@@ -224,18 +224,22 @@ ASV_LINES = """\
                numpy     cpu     502±4μs
                numpy     gpu       n/a
              ========= ======== =========
+[85.00%] ··· ...tic_models.BatchedLogpdf.time_batched_logpdf                 ok
+[85.00%] ··· ============ ======== =========== ============ ===========
 """
 
 
 def test_asv_output_is_condensed_to_progress_lines():
     progress = runner.Progress(total=60)
-    progress.begin("era modern", 30, {"synthetic_models.Logpdf.time_logpdf"})
+    progress.begin("era modern", 30, {"synthetic_models.Logpdf.time_logpdf",
+                                      "synthetic_models.BatchedLogpdf.time_batched_logpdf"})
     shown = [line for line in map(progress.line, ASV_LINES.splitlines()) if line]
     assert shown[0] == "  era modern: Creating environments"
     assert shown[1] == "  era modern: Building f9b57672 <v0.7.6>"  # no 100-character environment name
     assert shown[2].endswith("era modern, f9b57672 <v0.7.6>: running synthetic_models.Logpdf.time_logpdf")
     assert shown[3].endswith("era modern, f9b57672 <v0.7.6>: synthetic_models.Logpdf.time_logpdf ok")
-    assert len(shown) == 4  # the table stays in the log
+    assert shown[4].endswith(": synthetic_models.BatchedLogpdf.time_batched_logpdf ok")  # asv shortened it
+    assert len(shown) == 5  # the tables stay in the log
     # Half of this call is half of the first of two equal calls: a quarter of the run.
     assert progress.fraction(50.0) == 0.25
     progress.end()

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import UserError, dashboard, eraplan, selection, support
+from .asvmachine import ensure_machine, machine_name
 from .eraplan import git, release_tags
 from .files import atomic_file
 
@@ -89,43 +90,6 @@ def asv_repository(repo: Path, mirrors: Path) -> Path:
         mirrors.mkdir(parents=True, exist_ok=True)
         git(mirrors, "clone", "--quiet", "--mirror", str(source), str(mirror))
     return mirror
-
-
-# --------------------------------------------------------------------------- the asv machine
-
-
-def machine_name(asv_args: list[str]) -> str | None:
-    """The ``--machine NAME`` among *asv_args*, else None (asv then uses the host name)."""
-    for i, arg in enumerate(asv_args):
-        if arg == "--machine" and i + 1 < len(asv_args):
-            return asv_args[i + 1]
-        if arg.startswith("--machine="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def ensure_machine(name: str | None) -> tuple[str, bool]:
-    """``(machine name, newly registered)``: register the machine with ``asv machine --yes`` if asv does not know it.
-
-    Without an entry in ``~/.asv-machine.json`` asv asks for the machine's details
-    in a terminal, and outside one every ``asv run`` stops with "No information
-    stored about machine".  ``--yes`` takes asv's own detected defaults.
-    """
-    from asv import util
-    from asv.machine import Machine, MachineCollection
-
-    wanted = name or Machine.get_unique_machine_name()
-    try:
-        MachineCollection.load(wanted)
-        return wanted, False
-    except util.UserError:
-        pass
-    cmd = [sys.executable, "-m", "asv", "machine", "--yes"] + (["--machine", name] if name else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = ((proc.stderr or proc.stdout).strip().splitlines() or ["?"])[-1]
-        raise UserError(f"`asv machine --yes` could not register this machine ({last}); run it by hand")
-    return wanted, True
 
 
 # --------------------------------------------------------------------------- revisions and eras
@@ -296,6 +260,8 @@ class Progress:
             names = [n for n in running.group(1).split("--") if n]
             return f"{self.stamp(percent)} {self.where()}: running {', '.join(names)}"
         name, _, status = rest.partition(" ")
+        if name.startswith("..."):  # asv shortens long names from the left
+            name = next((b for b in sorted(self.benchmarks) if b.endswith(name[3:])), name)
         if name in self.benchmarks and status.strip():
             return f"{self.stamp(percent)} {self.where()}: {name} {status.split()[0]}"
         return None

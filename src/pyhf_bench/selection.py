@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import UserError, support
+from .asvmachine import ensure_machine, machine_name
 
 
 #: asv_runner's types of the benchmarks whose result is the benchmark process's memory (mem_, peakmem_).
@@ -201,8 +202,12 @@ def _cmd(args) -> int:
     if not config.is_file():
         raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
     tier = args.tier or support.tier()  # argparse and support.tier() check the name
+    passthrough = list(getattr(args, "passthrough", []))
+    machine, registered = ensure_machine(machine_name(passthrough))
+    if registered:
+        print(f"registered this machine with asv as {machine!r} (`asv machine --yes`)")
     status = 0
-    for env, asv_args in asv_run_passes(tier, benchmark_dir_of(config), list(getattr(args, "passthrough", []))):
+    for env, asv_args in asv_run_passes(tier, benchmark_dir_of(config), passthrough):
         n = asv_args.count("-b")
         print(f"+ {' '.join(f'{k}={v}' for k, v in env.items())} asv run <{n} -b selections of the {tier} tier> "
               + " ".join(asv_args[2 * n:]), flush=True)
