@@ -543,6 +543,35 @@ def _clone_upstream(config: Path) -> Path:
         logging.disable(logging.NOTSET)
 
 
+def _publish(args) -> int:
+    config = Path(args.config).resolve()
+    if args.repo:
+        config = write_offline_config(config, asv_repository(Path(args.repo), config.parent / ".asv" / "repos"))
+    _check_publish_possible()
+    logs = config.parent / ".asv" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / time.strftime("publish-%Y%m%d-%H%M%S.log")
+    with open(log_path, "w", encoding="utf-8") as log:
+        rc = publish(config, log, Progress(total=1), args.verbose)
+    if rc != 0:
+        raise UserError(f"asv publish failed (exit {rc}); its output is in {log_path}")
+    return 0
+
+
+def add_publish_parser(sub) -> None:
+    p = sub.add_parser(
+        "publish",
+        help="asv publish of the results, with the dashboard's libraries vendored (works offline)",
+        description="Write asv's dashboard of results/ to html/ and vendor its JavaScript from npm, so it "
+        "works without CDN access (what `run --publish` does after running, and the Pages workflow runs).",
+    )
+    p.add_argument("--repo", metavar="PATH", help="the pyhf repository the results are of (a clone, or the "
+                   "offline history): asv reads commit dates and tags there (default: asv.conf.json's repo)")
+    p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
+    p.add_argument("--verbose", action="store_true", help="print asv's own output")
+    p.set_defaults(func=_publish)
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "run",
