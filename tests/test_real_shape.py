@@ -131,7 +131,9 @@ def test_run_over_main_publishes_and_shows_the_broken_backend_as_failed(pyhf_lik
     config = _config(tmp_path)
     proc = _run(config, "--repo", str(pyhf_like["repo"]), "v0.7.4..main", "--era", "modern", "--publish",
                 "--", "--quick", "--machine", "ci", "-b", r"synthetic_models\.Logpdf\.time_logpdf\('numpy'")
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    # Exit 1: everything ran, and some combinations failed (the raising backend); 2 would be "could not run".
+    assert proc.returncode == 1, proc.stdout[-5000:] + proc.stderr[-5000:]
+    assert ": 4 measured, 2 combination(s) failed;" in proc.stdout, proc.stdout[-2000:]
     results = {}
     for path in (tmp_path / "results" / "ci").glob("*-*.json"):
         data = json.loads(path.read_text())

@@ -400,6 +400,7 @@ def _data_note() -> str | None:
 
 
 def _run(args) -> int:
+    """``pyhf-bench run``: 0 all ran, 1 some benchmark combinations failed, 2 something could not run."""
     config = Path(args.config).resolve()
     if args.tier:
         os.environ[support.TIER_ENV] = support.check_choice("tier", args.tier)
@@ -416,18 +417,10 @@ def _run(args) -> int:
     passthrough = list(getattr(args, "passthrough", []))
     if args.skip_existing:
         passthrough.append("--skip-existing")
-    commits = resolve_commits(repo, args.revisions or [LATEST])
-    grouped = plan(repo, commits, args.era)
+    grouped = plan(repo, resolve_commits(repo, args.revisions or [LATEST]), args.era)
     if not grouped:
         raise UserError(f"no commits to benchmark in {' '.join(args.revisions or [LATEST])} of {repo}")
-    entries = _era_entries(config)
-    n_commits = sum(len(c) for c in grouped.values())
-    print(f"pyhf-bench run: {n_commits} commit(s) of {repo} in {len(grouped)} era(s), {tier} tier", flush=True)
-    for era, placements in grouped.items():
-        print(f"  era {era}: " + ", ".join(f"{p.commit[:8]} (pyhf {p.version})" for p in placements), flush=True)
-        if args.dry_run:
-            for p in placements:
-                print(f"    {p.commit[:8]} pyhf {p.version}: {p.why}")
+    _print_plan(repo, grouped, tier, args.dry_run)
     if args.dry_run:
         return 0
     if args.publish:
@@ -435,12 +428,44 @@ def _run(args) -> int:
     machine, registered = ensure_machine(machine_name(passthrough))
     if registered:
         print(f"registered this machine with asv as {machine!r} (`asv machine --yes`); results go to results/{machine}/")
-    benchmark_dir = selection.benchmark_dir_of(config)
-    # Passes per era: [(label, env vars, asv args, regexes)], and the work they hold.
-    work = []
-    told: set[str] = set()
+    work = _passes(config, grouped, tier, passthrough)
+    note = _data_note()
+    if note:
+        print(note)
+    return _execute(config, work, machine, tier, args)
+
+
+def _print_plan(repo: Path, grouped: dict[str, list[eraplan.Placement]], tier: str, why: bool) -> None:
+    n_commits = sum(len(c) for c in grouped.values())
+    print(f"pyhf-bench run: {n_commits} commit(s) of {repo} in {len(grouped)} era(s), {tier} tier", flush=True)
     for era, placements in grouped.items():
-        commits_of_era = [(p.commit, p.version) for p in placements]
+        print(f"  era {era}: " + ", ".join(f"{p.commit[:8]} (pyhf {p.version})" for p in placements), flush=True)
+        for p in placements if why else ():
+            print(f"    {p.commit[:8]} pyhf {p.version}: {p.why}")
+
+
+@dataclass
+class Pass:
+    """One ``asv run`` of an era's commits: its environment, variables, arguments and the ``-b`` regexes."""
+
+    era: str
+    env_name: str
+    commits: list[tuple[str, str]]
+    env: dict
+    asv_args: list[str]
+    regexes: list[str]
+
+    @property
+    def label(self) -> str:
+        return f"era {self.era}" + (" (memory)" if self.env.get(support.PRELOAD_ENV) == "pyhf" else "")
+
+
+def _passes(config: Path, grouped: dict[str, list[eraplan.Placement]], tier: str, passthrough: list[str]) -> list[Pass]:
+    """The asv runs, two per era (:func:`selection.asv_run_passes`), without what an era does not install."""
+    entries = _era_entries(config)
+    benchmark_dir = selection.benchmark_dir_of(config)
+    work, told = [], set()
+    for era, placements in grouped.items():
         env_name, installs = entries[era]
         available = _installed_in(installs)
         for module, dists in selection.left_out(benchmark_dir, available).items():
@@ -450,67 +475,77 @@ def _run(args) -> int:
                       f"install); run it with `pyhf-bench asv-run -- --python=same`")
         for env, asv_args in selection.asv_run_passes(tier, benchmark_dir, passthrough, available):
             regexes = asv_args[1:2 * asv_args.count("-b"):2]
-            work.append((era, env_name, commits_of_era, env, asv_args, regexes))
-    note = _data_note()
-    if note:
-        print(note)
+            work.append(Pass(era, env_name, [(p.commit, p.version) for p in placements], env, asv_args, regexes))
+    return work
+
+
+def _execute(config: Path, work: list[Pass], machine: str, tier: str, args) -> int:
     conf = _load_asv_config(config)
     results_dir = (config.parent / conf.get("results_dir", "results")).resolve()
     logs = config.parent / ".asv" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / time.strftime("run-%Y%m%d-%H%M%S.log")
-    progress = Progress(total=sum(len(regexes) * len(c) for _, _, c, _, _, regexes in work))
+    progress = Progress(total=sum(len(w.regexes) * len(w.commits) for w in work))
     print(f"asv's full output: {log_path}", flush=True)
-    status = 0
     summary: dict = {"command": ["pyhf-bench", *sys.argv[1:]], "machine": machine, "tier": tier,
                      "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "passes": []}
+    problems: list[str] = []  # what could not run
+    failed = measured = 0
     with open(log_path, "w", encoding="utf-8") as log:
-        for era, env_name, commits_of_era, env, asv_args, regexes in work:
-            pass_started = time.monotonic()
-            names = {r[1:].split("\\(")[0].split("$")[0].replace("\\", "") for r in regexes}
-            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
-                handle.write("\n".join(c for c, _ in commits_of_era) + "\n")
-            label = f"era {era}" + (" (memory)" if env.get(support.PRELOAD_ENV) == "pyhf" else "")
-            progress.begin(label, len(regexes) * len(commits_of_era), names)
-            if not args.verbose:
-                n = asv_args.count("-b")
-                print(f"+ asv run -E {env_name} <{len(commits_of_era)} commit(s)> <{n} -b selections of the "
-                      f"{tier} tier> {' '.join(asv_args[2 * n:])}".rstrip(), flush=True)
-            try:
-                rc = _asv_stream(config, ["run", "-E", env_name, f"HASHFILE:{handle.name}", "--show-stderr",
-                                          *asv_args], env, log, progress, args.verbose)
-            finally:
-                os.unlink(handle.name)
-            progress.end()
-            status = status or rc
-            row = {"era": era, "label": label, "benchmarks": len(regexes), "asv_status": rc,
-                   "seconds": round(time.monotonic() - pass_started, 1), "commits": []}
+        for one in work:
+            row = _run_pass(config, one, log, progress, args.verbose, tier)
             summary["passes"].append(row)
-            for commit, version in commits_of_era:
-                found = _result_file(results_dir, machine, commit, env_name)
+            if row["asv_status"] not in (0, 2):  # 2: some benchmark failed; anything else: asv itself did
+                problems.append(f"asv exited {row['asv_status']} in {one.label}")
+            for commit, version in one.commits:
+                found = _result_file(results_dir, machine, commit, one.env_name)
                 if found is None:
-                    print(f"{label}, {commit[:8]} (pyhf {version}): no result file (asv exit {rc}); see {log_path}")
-                    status = status or 2
+                    problems.append(f"no result file for {commit[:8]} in {one.label}")
                     continue
-                counts = tally(found, regexes)
+                counts = tally(found, one.regexes)
+                failed += len(counts.failed)
+                measured += counts.measured
                 row["commits"].append({"commit": commit, "pyhf": version, "measured": counts.measured,
                                        "failed": len(counts.failed), "skipped": counts.skipped})
-                print(f"{label}, {commit[:8]} (pyhf {version}): {counts.measured} measured, {len(counts.failed)} "
+                print(f"{one.label}, {commit[:8]} (pyhf {version}): {counts.measured} measured, {len(counts.failed)} "
                       f"failed, {counts.skipped} skipped (n/a; reasons in the log)", flush=True)
                 for combo in counts.failed[:10]:
                     print(f"  FAILED {combo}")
-        if args.publish:
+        if args.publish:  # failures included: the dashboard is where they show
             published = time.monotonic()
-            status = status or publish(config, log, progress, args.verbose)
+            if publish(config, log, progress, args.verbose) != 0:
+                problems.append("asv publish failed")
             summary["publish_seconds"] = round(time.monotonic() - published, 1)
-    summary.update(seconds=round(time.monotonic() - progress.started, 1), status=status,
-                   env_bytes=_disk_use(config.parent / conf.get("env_dir", ".asv/env")))
+    status = 2 if problems else 1 if failed else 0
+    summary.update(seconds=round(time.monotonic() - progress.started, 1), status=status, measured=measured,
+                   failed=failed, problems=problems, env_bytes=_disk_use(config.parent / conf.get("env_dir", ".asv/env")))
     summary_path = log_path.with_suffix(".json")
     with atomic_file(summary_path) as handle:
         json.dump(summary, handle, indent=1)
-    print(f"done in {_clock(summary['seconds'])}, asv environments {summary['env_bytes'] / 1e9:.1f} GB, "
-          f"status {status}; summary: {summary_path}")
+    verdict = "; ".join(problems) if problems else f"{failed} combination(s) failed" if failed else "all ran"
+    print(f"done in {_clock(summary['seconds'])}: {measured} measured, {verdict}; asv environments "
+          f"{summary['env_bytes'] / 1e9:.1f} GB; exit {status}; log {log_path}")
     return status
+
+
+def _run_pass(config: Path, one: Pass, log, progress: Progress, verbose: bool, tier: str) -> dict:
+    started = time.monotonic()
+    names = {r[1:].split("\\(")[0].split("$")[0].replace("\\", "") for r in one.regexes}
+    progress.begin(one.label, len(one.regexes) * len(one.commits), names)
+    if not verbose:
+        n = one.asv_args.count("-b")
+        print(f"+ asv run -E {one.env_name} <{len(one.commits)} commit(s)> <{n} -b selections of the "
+              f"{tier} tier> {' '.join(one.asv_args[2 * n:])}".rstrip(), flush=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(c for c, _ in one.commits) + "\n")
+    try:
+        rc = _asv_stream(config, ["run", "-E", one.env_name, f"HASHFILE:{handle.name}", "--show-stderr",
+                                  *one.asv_args], one.env, log, progress, verbose)
+    finally:
+        os.unlink(handle.name)
+    progress.end()
+    return {"era": one.era, "label": one.label, "benchmarks": len(one.regexes), "asv_status": rc,
+            "seconds": round(time.monotonic() - started, 1), "commits": []}
 
 
 def _disk_use(folder: Path) -> int:
