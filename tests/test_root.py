@@ -388,3 +388,78 @@ def test_root_fits_predicted_to_outrun_the_timeout_skip_with_the_prediction():
     assert result["reason"].startswith("PublishedHypotest of demo in ROOT (cpu backend) is predicted at ")
     assert f"5 fit(s) x {support.ROOT_CALLS_PER_PARAMETER_SQUARED['cpu']:g} x 20^2 NLL calls" in result["reason"]
     assert "would outrun this benchmark's 0 s timeout" in result["reason"]
+
+
+# --------------------------------------------------------------------------- verdicts that must fail, and say why
+
+#: code0 interpolation: the kink at alpha=0 of two_minima_workspace is what makes two minima.
+CODE0 = {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "code0"}}
+
+
+def two_minima_workspace() -> dict:
+    """Two bins; the histosys of bin 2 has both variations below nominal (35 and 37 on 40).
+
+    With code0 the background of bin 2 falls linearly on both sides of alpha=0, so
+    the NLL has a kink there and one minimum on each side.  Started at alpha=0,
+    ROOT's Migrad (central differences) and pyhf's SLSQP (forward differences)
+    step to different sides: in the best fit ROOT lands in the higher minimum,
+    in the fit at mu=1 pyhf does (measured: 2*dNLL 0.807 and 0.596).
+    """
+    return {
+        "channels": [{"name": "SR", "samples": [
+            {"name": "signal", "data": [5.0, 3.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "bkg", "data": [50.0, 40.0], "modifiers": [
+                {"name": "kink", "type": "histosys", "data": {"hi_data": [58.0, 35.0], "lo_data": [42.0, 37.0]}},
+            ]},
+        ]}],
+        "observations": [{"name": "SR", "data": [51.0, 28.0]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+def _compare_in_subprocess(workspace_expr: str, settings: dict | None, extra: str = "") -> dict:
+    code = (
+        "import json\n"
+        "from tests.test_root import *\n"
+        "from pyhf_bench import roobridge\n"
+        f"{extra}"
+        f"report = roobridge.compare({workspace_expr}, 'meas', {settings!r}, None, label='test')\n"
+        "print('@@' + json.dumps(report))\n"
+    )
+    return run_python(code, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}, timeout=300)
+
+
+@needs_root
+def test_two_minima_are_found_and_named_not_blamed_on_the_model():
+    report = _compare_in_subprocess("two_minima_workspace()", CODE0)
+    assert not report["passed"]
+    minima = {m["fit"]: m for m in report["minima"]}
+    best, cond = minima["best_fit"], minima["conditional"]
+    # The same function on both sides: each evaluates both points and sees the same gap.
+    for m in (best, cond):
+        assert m["different"] and m["same_function"]
+        assert abs(m["twice_nll_gap_pyhf"] - m["twice_nll_gap_root"]) < 1e-9
+        assert m["refit"]["reaches_lower_minimum"]
+    assert best["lower"] == "pyhf" and best["twice_nll_gap"] == pytest.approx(0.8073, abs=1e-3)
+    assert best["refit"]["side"] == "ROOT" and best["refit"]["minuit_status"] == 0
+    assert cond["lower"] == "ROOT" and cond["twice_nll_gap"] == pytest.approx(0.5958, abs=1e-3)
+    kinds = [c["kind"] for c in report["causes"]]
+    assert kinds[:2] == ["minima", "minima"] and "model" not in kinds and "disagreement" not in kinds
+    assert report["verdict"].startswith("FAILED: different minima found in the best fit (pyhf's is lower by 2*dNLL = 0.807")
+    # q_mu from the lower minima, each side with its own NLL: the two programs agree there.
+    lower = next(q for q in report["quantities"] if q["quantity"].startswith("q_mu at the lower minima"))
+    assert lower["passed"] and lower["pyhf"] == pytest.approx(2.1010, abs=1e-3)
+    # The rows read off those fits say so, pass or fail.
+    rows = {q["quantity"]: q for q in report["quantities"]}
+    assert any("different minima in the best fit" in note for note in rows["mu_hat"]["notes"])
+    assert rows["qtilde_mu_asimov"]["notes"] == [] and rows["qtilde_mu_asimov"]["passed"]
+
+
+@needs_root
+def test_one_minimum_gives_no_minima_finding():
+    report = _compare_in_subprocess("every_modifier_workspace()", None)
+    assert report["passed"], report["verdict"]
+    assert report["verdict"] == "passed" and report["causes"] == []
+    assert [m["fit"] for m in report["minima"]] == ["best_fit", "conditional", "asimov_generation"]
+    assert not any(m["different"] for m in report["minima"]) and all(m["same_function"] for m in report["minima"])
