@@ -463,3 +463,118 @@ def test_one_minimum_gives_no_minima_finding():
     assert report["verdict"] == "passed" and report["causes"] == []
     assert [m["fit"] for m in report["minima"]] == ["best_fit", "conditional", "asimov_generation"]
     assert not any(m["different"] for m in report["minima"]) and all(m["same_function"] for m in report["minima"])
+
+
+def kink_minimum_workspace() -> dict:
+    """One bin whose code0 histosys raises the background on both sides of alpha=0 (60 and 58 on 50), 45 observed.
+
+    The NLL in alpha is V-shaped with its minimum at the kink: ROOT's Asimov fit
+    at mu=1 ends there with Minuit2 status -1 (Migrad's quadratic model has no
+    valid minimum at a point where the function is not differentiable), while
+    every number still agrees with pyhf to < 5e-7.
+    """
+    return {
+        "channels": [{"name": "SR", "samples": [
+            {"name": "signal", "data": [5.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "bkg", "data": [50.0], "modifiers": [
+                {"name": "kink", "type": "histosys", "data": {"hi_data": [60.0], "lo_data": [58.0]}},
+            ]},
+        ]}],
+        "observations": [{"name": "SR", "data": [45.0]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+def _registry(tmp_path: Path, entries: dict[str, tuple[dict, dict | None]]) -> Path:
+    """A user registry (PYHF_BENCH_REGISTRY) with one workspace file per entry: name -> (workspace, modifier_settings)."""
+    likelihoods = {}
+    for name, (workspace, settings) in entries.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(workspace))
+        likelihoods[name] = {"directory": str(tmp_path), "workspace": f"{name}.json"}
+        if settings is not None:
+            likelihoods[name]["modifier_settings"] = settings
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"likelihoods": likelihoods}))
+    return registry
+
+
+def _cli_text(args: list[str], registry: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYHF_BENCH_REGISTRY=str(registry), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "roofit", *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+@needs_root
+def test_a_failed_root_asimov_fit_is_named_on_every_row_it_affects(tmp_path):
+    registry = _registry(tmp_path, {"kinkmin": (kink_minimum_workspace(), CODE0)})
+    proc = _cli_text(["kinkmin"], registry)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    rows = {line.split("  ")[0].strip(): line for line in lines[2:-1]}
+    reason = "ROOT's Asimov fit at mu=1: Minuit2 status -1 (no valid minimum: Migrad failed)"
+    for name in ("qtilde_mu_asimov", "CLs_obs", "CLs_exp(-2 sigma)", "CLs_exp(+2 sigma)"):
+        # The values agree, but a number read off a failed fit is not an agreement.
+        assert rows[name].endswith("UNRELIABLE: " + reason), rows[name]
+    for name in ("mu_hat", "q_mu = 2*dNLL(mu=1)", "2*dNLL(initial -> best fit)"):
+        assert rows[name].endswith("  ok"), rows[name]
+    assert lines[-1] == "FAILED: ROOT's Asimov fit at mu=1 ended with Minuit2 status -1 (no valid minimum: Migrad failed)"
+
+
+@needs_root
+def test_a_real_difference_beyond_a_tightened_tolerance_fails_and_names_the_quantities():
+    # Same model, same minima, every fit converged: pyhf and ROOT differ by their
+    # convergence only (q_mu by ~1e-7 relative), far beyond a 1e-13 tolerance.
+    report = run_python(
+        "import json\n"
+        "from tests.test_root import every_modifier_workspace\n"
+        "from pyhf_bench import roobridge\n"
+        "tight = roobridge.Tolerances(nll_diff_rel=1e-13, abs_floor=0.0)\n"
+        "report = roobridge.compare(every_modifier_workspace(), 'meas', None, None, tolerances=tight)\n"
+        "print('@@' + json.dumps(report))\n",
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    assert not report["passed"]
+    (cause,) = report["causes"]
+    assert cause["kind"] == "disagreement"
+    failed = [q["quantity"] for q in report["quantities"] if not q["passed"]]
+    assert "q_mu = 2*dNLL(mu=1)" in failed and "CLs_obs" not in failed
+    assert report["verdict"] == f"FAILED: pyhf and ROOT disagree beyond tolerance on {', '.join(failed)} (same model, same minima, every fit converged)"
+
+
+@needs_root
+def test_other_data_on_one_side_is_a_different_likelihood_not_a_minimiser_problem():
+    # ROOT gets one more event in bin 1 of SR: the model check (which evaluates both models on one
+    # dataset) passes, but at the fitted points the two NLLs differ, and the verdict says so.
+    report = run_python(
+        "import copy, json\n"
+        "from tests.test_root import every_modifier_workspace\n"
+        "from pyhf_bench import roobridge\n"
+        "ws = every_modifier_workspace()\n"
+        "other = copy.deepcopy(ws)\n"
+        "other['observations'][0]['data'][0] += 1.0\n"
+        "report = roobridge.compare(ws, 'meas', None, None, root_spec=other)\n"
+        "print('@@' + json.dumps(report))\n",
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    assert not report["passed"]
+    kinds = {c["kind"] for c in report["causes"]}
+    assert "model" in kinds and "minima" not in kinds
+    assert "the models are not the same there" in report["verdict"]
+    failed = {q["quantity"] for q in report["quantities"] if not q["passed"]}
+    assert {"2*dNLL(initial -> best fit)", "mu_hat", "CLs_obs"} <= failed
+
+
+@needs_root
+def test_exit_status_finding_is_1_and_cannot_run_is_2(tmp_path):
+    registry = _registry(tmp_path, {
+        "twominima": (two_minima_workspace(), CODE0),
+        "unmappable": (two_minima_workspace(), {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "code2"}}),
+    })
+    finding = _cli_text(["twominima"], registry)
+    assert finding.returncode == 1, finding.stderr[-3000:]
+    assert finding.stdout.strip().splitlines()[-1].startswith("FAILED: different minima found in the best fit (pyhf's is lower by 2*dNLL = 0.807")
+    cannot = _cli_text(["unmappable"], registry)
+    assert cannot.returncode == 2 and cannot.stdout == ""
+    (line,) = cannot.stderr.strip().splitlines()[-1:]
+    assert line.startswith("pyhf-bench: error: histosys interpolation 'code2' has no ROOT HistFactory equivalent")
+    assert "Traceback" not in cannot.stderr

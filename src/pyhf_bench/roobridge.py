@@ -1193,7 +1193,7 @@ MINIMA_GAP = 1e-3
 
 #: Minuit2 status codes (Minuit2Minimizer::Minimize; -1 is RooMinimizer's "no valid minimum").
 MINUIT_STATUS = {
-    -1: "no valid minimum (Migrad failed)",
+    -1: "no valid minimum: Migrad failed",
     1: "covariance matrix forced positive definite",
     2: "Hesse matrix invalid",
     3: "EDM above the requested maximum",
@@ -1378,13 +1378,18 @@ def compare(
     export_directory: str | os.PathLike | None = None,
     options: FitOptions = FitOptions(),
     tolerances: Tolerances = Tolerances(),
+    root_spec: dict | None = None,
 ) -> dict:
-    """pyhf vs ROOT on one likelihood: the comparison report (JSON-serialisable)."""
+    """pyhf vs ROOT on one likelihood: the comparison report (JSON-serialisable).
+
+    *root_spec*: the spec ROOT builds, if not *spec* (the tests give ROOT other
+    data to see the comparison fail, and say why).
+    """
     check_eval_backend(eval_backend)
     plan = plan_histfactory(spec, measurement, modifier_settings)
     pyhf = _numpy_pyhf(fit_settings)
     pyhf_result = pyhf_inference(spec, plan, fit_settings)
-    root_model = build_workspace(spec, plan.measurement, modifier_settings, route=route, xml_directory=export_directory)
+    root_model = build_workspace(root_spec or spec, plan.measurement, modifier_settings, route=route, xml_directory=export_directory)
     model_mismatch = check_model_equivalence(root_model, pyhf_model(spec, plan), eval_backend)
     root_result = root_inference(root_model, eval_backend, options)
     entries = compare_results(pyhf_result, root_result, root_model, tolerances)
