@@ -578,3 +578,27 @@ def test_exit_status_finding_is_1_and_cannot_run_is_2(tmp_path):
     (line,) = cannot.stderr.strip().splitlines()[-1:]
     assert line.startswith("pyhf-bench: error: histosys interpolation 'code2' has no ROOT HistFactory equivalent")
     assert "Traceback" not in cannot.stderr
+
+
+def test_interpolation_sources_say_which_default_applied():
+    assert roobridge.interpolation_sources(None) == {
+        "normsys": "pyhf.Model's default: no modifier_settings given",
+        "histosys": "pyhf.Model's default: no modifier_settings given",
+    }
+    assert roobridge.interpolation_sources({"normsys": {"interpcode": "code1"}}) == {
+        "normsys": "set by modifier_settings",
+        "histosys": "pyhf's histosys default: modifier_settings omit histosys",
+    }
+
+
+@needs_root
+def test_the_output_says_which_interpolation_codes_were_used(tmp_path):
+    registry = _registry(tmp_path, {"nosettings": (every_modifier_workspace(), None)})
+    proc = _cli_text(["nosettings"], registry)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[1] == (
+        "interpolation: normsys pyhf code4 = ROOT code 5 (pyhf.Model's default: no modifier_settings given); "
+        "histosys pyhf code4p = ROOT code 4 (pyhf.Model's default: no modifier_settings given)"
+    )
+    assert lines[-1] == "passed"

@@ -214,6 +214,19 @@ def resolve_interpolation(modifier_settings: dict | None) -> dict[str, tuple[str
     return resolved
 
 
+def interpolation_sources(modifier_settings: dict | None) -> dict[str, str]:
+    """Where each interpolation code of :func:`resolve_interpolation` comes from, in words."""
+    sources = {}
+    for mtype in INTERPOLATION_CODES:
+        if modifier_settings is None:
+            sources[mtype] = "pyhf.Model's default: no modifier_settings given"
+        elif "interpcode" in (modifier_settings.get(mtype) or {}):
+            sources[mtype] = "set by modifier_settings"
+        else:
+            sources[mtype] = f"pyhf's {mtype} default: modifier_settings omit {mtype}"
+    return sources
+
+
 def find_measurement(spec: dict, measurement: str | None) -> dict:
     measurements = spec.get("measurements") or []
     if not measurements:
@@ -1407,6 +1420,8 @@ def compare(
         "interpolation": {
             mtype: f"pyhf {code} = ROOT code {root_code}" for mtype, (code, root_code) in plan.interpolation.items()
         },
+        # A result compared with ROOT-referenced values needs these codes: say where they came from.
+        "interpolation_source": interpolation_sources(modifier_settings),
         "pyhf": {
             "version": pyhf.__version__,
             "backend": "numpy 64b",
@@ -1619,6 +1634,8 @@ def _print_report(report: dict) -> None:
           f"({report['root']['route']}, {report['root']['eval_backend']} backend, {report['root']['minimizer']})")
     if report["background_only"]:
         print(f"background-only (measurement POI {report['declared_poi']!r} is not in the model)")
+    sources = report.get("interpolation_source", {})
+    print("interpolation: " + "; ".join(f"{mtype} {text} ({sources.get(mtype, '')})" for mtype, text in report["interpolation"].items()))
     width = max(len(e["quantity"]) for e in report["quantities"])
     print(f"{'quantity':<{width}}  {'pyhf':>14}  {'ROOT':>14}  {'abs diff':>9}  {'rel diff':>9}  tolerance")
     for e in report["quantities"]:
