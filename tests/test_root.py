@@ -602,3 +602,98 @@ def test_the_output_says_which_interpolation_codes_were_used(tmp_path):
         "histosys pyhf code4p = ROOT code 4 (pyhf.Model's default: no modifier_settings given)"
     )
     assert lines[-1] == "passed"
+
+
+def stat_error_workspace(second_sample_stat_error: bool = False) -> dict:
+    """Two bins; the background carries a staterror of 30% and 25% (optionally a second sample does too)."""
+    other = {"name": "other", "data": [5.0, 4.0], "modifiers": []}
+    if second_sample_stat_error:
+        other["modifiers"].append({"name": "staterror_SR", "type": "staterror", "data": [2.0, 1.5]})
+    return {
+        "channels": [{"name": "SR", "samples": [
+            {"name": "signal", "data": [6.0, 4.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "bkg", "data": [20.0, 12.0], "modifiers": [{"name": "staterror_SR", "type": "staterror", "data": [6.0, 3.0]}]},
+            other,
+        ]}],
+        "observations": [{"name": "SR", "data": [24.0, 14.0]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+def write_stat_error_xml(directory: Path, workspace: dict, config: str | None) -> Path:
+    """pyhf's writexml output of *workspace* with the SR channel's StatErrorConfig replaced by *config* (None: removed)."""
+    top = roobridge.export_xml(workspace, directory)
+    channel = directory / "config" / "FitConfig_SR.xml"
+    text = channel.read_text()
+    start = text.index("<StatErrorConfig")
+    end = text.index("/>", start) + 2
+    channel.write_text(text[:start] + (config or "") + text[end:])
+    return top
+
+
+@needs_uproot
+def test_stat_error_configs_are_read_from_the_xml(tmp_path):
+    workspace = stat_error_workspace()
+    poisson = write_stat_error_xml(tmp_path / "p", workspace, '<StatErrorConfig RelErrorThreshold="0.1" ConstraintType="Poisson"/>')
+    assert roobridge.read_stat_error_configs(poisson) == {"SR": ("Poisson", 0.1)}
+    # No StatErrorConfig: hist2workspace uses HistFactory's default, not pyhf's Gaussian.
+    default = write_stat_error_xml(tmp_path / "d", workspace, None)
+    assert roobridge.read_stat_error_configs(default) == {"SR": ("Poisson", 0.05)}
+    # Honoured on the pyhf side: Poisson -> a shapesys, pruned bins (rel error < threshold) -> uncertainty 0.
+    plan = roobridge.plan_histfactory(workspace, "meas", None, {"SR": ("Poisson", 0.26)})
+    (bkg,) = [s for s in roobridge.pyhf_spec(workspace, plan)["channels"][0]["samples"] if s["name"] == "bkg"]
+    assert bkg["modifiers"] == [{"name": "staterror_SR", "type": "shapesys", "data": [6.0, 0.0]}]
+    with pytest.raises(UserError, match=r"ConstraintType=\"Poisson\" on 2 samples \(bkg, other\).*set <StatErrorConfig ConstraintType=\"Gaussian\"") as caught:
+        roobridge.plan_histfactory(stat_error_workspace(True), "meas", None, {"SR": ("Poisson", 0.0)})
+    assert "\n" not in str(caught.value)
+    with pytest.raises(UserError, match="ConstraintType='LogNormal'; HistFactory's stat errors are Gaussian or Poisson"):
+        roobridge.plan_histfactory(workspace, "meas", None, {"SR": ("LogNormal", 0.0)})
+
+
+@needs_root
+@needs_uproot
+def test_poisson_stat_errors_in_xml_are_honoured_on_both_sides(tmp_path):
+    """The XML says Poisson: pyhf and ROOT both build Poisson constraints, agree, and differ from the Gaussian reading."""
+    workspace = stat_error_workspace()
+    gaussian = write_stat_error_xml(tmp_path / "g", workspace, '<StatErrorConfig RelErrorThreshold="0.0" ConstraintType="Gaussian"/>')
+    poisson = write_stat_error_xml(tmp_path / "p", workspace, '<StatErrorConfig RelErrorThreshold="0.0" ConstraintType="Poisson"/>')
+    pruned = write_stat_error_xml(tmp_path / "t", workspace, '<StatErrorConfig RelErrorThreshold="0.26" ConstraintType="Poisson"/>')
+    result = run_python(
+        "import json\n"
+        "from pyhf_bench import roobridge\n"
+        "out = {}\n"
+        f"for name, top in (('gaussian', {str(gaussian)!r}), ('poisson', {str(poisson)!r}), ('pruned', {str(pruned)!r})):\n"
+        "    spec = roobridge.import_xml(top)\n"
+        "    out[name] = roobridge.compare(spec, 'meas', None, None, stat_errors=roobridge.read_stat_error_configs(top))\n"
+        "print('@@' + json.dumps(out))\n",
+        env={"OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    cls = {}
+    for name, report in result.items():
+        assert report["passed"], (name, report["verdict"])
+        assert report["model_check"]["worst_relative_mismatch_of_nll_differences"] < 1e-9
+        cls[name] = next(q["pyhf"] for q in report["quantities"] if q["quantity"] == "CLs_obs")
+    assert result["poisson"]["stat_errors"] == {"SR": {"constraint": "Poisson", "rel_error_threshold": 0.0, "source": "the XML's StatErrorConfig"}}
+    # Measured: CLs_obs 0.20079 (Gaussian) vs 0.18800 (Poisson): the constraint type is not a detail.
+    assert cls["gaussian"] == pytest.approx(0.20079, abs=2e-4) and cls["poisson"] == pytest.approx(0.18800, abs=2e-4)
+    assert cls["pruned"] != pytest.approx(cls["poisson"], rel=1e-3)
+
+
+@needs_root
+@needs_uproot
+def test_roofit_on_a_poisson_xml_says_so_and_refuses_what_pyhf_cannot_express(tmp_path):
+    poisson = '<StatErrorConfig RelErrorThreshold="0.0" ConstraintType="Poisson"/>'
+    write_stat_error_xml(tmp_path / "one", stat_error_workspace(), poisson)
+    write_stat_error_xml(tmp_path / "two", stat_error_workspace(True), poisson)
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"likelihoods": {
+        name: {"directory": str(tmp_path / name), "xml": "FitConfig.xml", "rootdir": "."} for name in ("one", "two")
+    }}))
+    ok = _cli_text(["one"], registry)
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
+    assert "stat errors: SR Poisson, RelErrorThreshold 0 (the XML's StatErrorConfig)" in ok.stdout.splitlines()
+    refused = _cli_text(["two"], registry)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    line = refused.stderr.strip().splitlines()[-1]
+    assert line.startswith("pyhf-bench: error: channel 'SR' has StatErrorConfig ConstraintType=\"Poisson\" on 2 samples")

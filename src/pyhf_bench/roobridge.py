@@ -294,6 +294,9 @@ class ChannelPlan:
     name: str
     observed: list[float]
     samples: list[SamplePlan]
+    #: HistFactory's StatErrorConfig of the channel: pyhf's staterror is Gaussian with no bin pruned
+    stat_constraint: str = "Gaussian"
+    stat_threshold: float = 0.0
 
 
 @dataclass
@@ -316,14 +319,22 @@ class HistFactoryPlan:
     #: shapesys bins whose Poisson constraint double precision cannot resolve
     #: (tau > POISSON_UNRESOLVED_TAU): ROOT name -> (tau, "channel/sample")
     unresolved_gammas: dict[str, tuple[float, str]] = field(default_factory=dict)
+    #: channel -> (constraint type, relative-error threshold) where it is not pyhf's (Gaussian, 0):
+    #: an XML's StatErrorConfig, honoured on both sides (see pyhf_spec)
+    stat_errors: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 def _modifier_error(mod: dict, sample: str, channel: str, reason: str) -> UserError:
     return UserError(f"modifier {mod.get('name')!r} ({mod.get('type')}) of sample {sample!r} in channel {channel!r} cannot be mapped to ROOT HistFactory: {reason}")
 
 
-def plan_histfactory(spec: dict, measurement: str | None = None, modifier_settings: dict | None = None) -> HistFactoryPlan:
+def plan_histfactory(spec: dict, measurement: str | None = None, modifier_settings: dict | None = None,
+                     stat_errors: dict[str, tuple[str, float]] | None = None) -> HistFactoryPlan:
     """Map a pyhf workspace spec onto HistFactory, or raise UserError for what cannot be mapped.
+
+    *stat_errors*: channel -> (``"Gaussian"`` or ``"Poisson"``, RelErrorThreshold), the
+    StatErrorConfig of an XML likelihood (:func:`read_stat_error_configs`); channels
+    not named have pyhf's Gaussian staterror with no bin pruned.
 
     ROOT parameter names: normfactor ``n`` -> ``n``; normsys/histosys ``n`` ->
     ``alpha_n``; staterror of channel ``c`` -> ``gamma_stat_c_bin_i``;
@@ -430,10 +441,33 @@ def plan_histfactory(spec: dict, measurement: str | None = None, modifier_settin
                     plan.shapefactors.append(name)
                 n_bins_of.setdefault(name, n_bins)
             samples.append(plan)
-        channels.append(ChannelPlan(cname, [float(x) for x in observations[cname]], samples))
+        constraint, threshold = (stat_errors or {}).get(cname, ("Gaussian", 0.0))
+        channels.append(ChannelPlan(cname, [float(x) for x in observations[cname]], samples, constraint, threshold))
 
     if not channels:
         raise UserError("the workspace spec has no channels")
+    chosen_stat_errors = {}
+    for cname, (constraint, threshold) in (stat_errors or {}).items():
+        if constraint not in STAT_ERROR_CONSTRAINTS:
+            raise UserError(
+                f"channel {cname!r} asks for StatErrorConfig ConstraintType={constraint!r}; HistFactory's stat errors are "
+                f"{' or '.join(STAT_ERROR_CONSTRAINTS)}: set one of those in the channel's XML"
+            )
+        if not 0.0 <= threshold < 1.0:
+            raise UserError(f"channel {cname!r} has StatErrorConfig RelErrorThreshold={threshold:g}; it must be in [0, 1)")
+        if (constraint, threshold) != ("Gaussian", 0.0):
+            chosen_stat_errors[cname] = (constraint, float(threshold))
+        if constraint == "Poisson":
+            carriers = [s.name for c in channels if c.name == cname for s in c.samples if s.staterror is not None]
+            if len(carriers) > 1:
+                raise UserError(
+                    f"channel {cname!r} has StatErrorConfig ConstraintType=\"Poisson\" on {len(carriers)} samples ({', '.join(carriers)}), "
+                    "one Poisson-constrained gamma per bin shared by them, which pyhf cannot express (a shapesys belongs to one sample); "
+                    "set <StatErrorConfig ConstraintType=\"Gaussian\" RelErrorThreshold=\"0\"/> in that channel's XML to compare pyhf's Gaussian stat errors"
+                )
+            for i, rel in enumerate(stat_error_relative(spec, cname) or []):
+                if rel >= threshold and rel > 0 and rel**-2 > POISSON_UNRESOLVED_TAU:
+                    unresolved[f"gamma_stat_{cname}_bin_{i}"] = (rel**-2, f"{cname}/stat errors")
     declared_poi = config.get("poi")
     if not declared_poi:
         raise UserError(f"measurement {meas['name']!r} declares no POI")
@@ -470,7 +504,71 @@ def plan_histfactory(spec: dict, measurement: str | None = None, modifier_settin
         modifier_settings=modifier_settings,
         clipped_normsys=clipped,
         unresolved_gammas=unresolved,
+        stat_errors=chosen_stat_errors,
     )
+
+
+#: HistFactory's stat-error constraint types (StatErrorConfig ConstraintType).
+STAT_ERROR_CONSTRAINTS = ("Gaussian", "Poisson")
+#: HistFactory's StatErrorConfig where an XML channel gives none (RooStats::HistFactory::StatErrorConfig()).
+HISTFACTORY_STAT_ERROR_DEFAULT = ("Poisson", 0.05)
+
+
+def stat_error_relative(spec: dict, channel: str) -> list[float] | None:
+    """The relative stat error of each bin of *channel* as HistFactory computes it, or None without staterror.
+
+    sqrt(sum of squared absolute errors) / sum of nominal yields, over the
+    samples carrying the channel's staterror; 0 where that sum is not positive.
+    """
+    for chan in spec.get("channels", []):
+        if chan["name"] != channel:
+            continue
+        squares, nominal, found = None, None, False
+        for sample in chan["samples"]:
+            for mod in sample.get("modifiers", []):
+                if mod.get("type") == "staterror":
+                    found = True
+                    squares = [0.0] * len(sample["data"]) if squares is None else squares
+                    nominal = [0.0] * len(sample["data"]) if nominal is None else nominal
+                    for i, (err, nom) in enumerate(zip(mod["data"], sample["data"])):
+                        squares[i] += float(err) ** 2
+                        nominal[i] += float(nom)
+        if not found:
+            return None
+        return [math.sqrt(sq) / nom if nom > 0 else 0.0 for sq, nom in zip(squares, nominal)]
+    return None
+
+
+def pyhf_spec(spec: dict, plan: HistFactoryPlan) -> dict:
+    """The spec pyhf builds: *spec* with each channel's StatErrorConfig of *plan* expressed in pyhf.
+
+    pyhf's staterror is Gaussian and never pruned (pyhf's readxml ignores
+    StatErrorConfig).  A bin whose relative stat error is below the channel's
+    RelErrorThreshold, which HistFactory holds constant, gets uncertainty 0
+    (pyhf fixes it).  A Poisson channel's staterror, on its one sample
+    (plan_histfactory refuses more: pyhf's shapesys belongs to one sample),
+    becomes a shapesys of the same name and uncertainties: a Poisson-constrained
+    gamma per bin with tau = (nominal / error)^2, HistFactory's 1/rel^2.
+    """
+    if not plan.stat_errors:
+        return spec
+    out = json.loads(json.dumps(spec))
+    for chan in out["channels"]:
+        if chan["name"] not in plan.stat_errors:
+            continue
+        constraint, threshold = plan.stat_errors[chan["name"]]
+        relative = stat_error_relative(spec, chan["name"]) or []
+        kept = [rel >= threshold and rel > 0 for rel in relative]
+        for sample in chan["samples"]:
+            for mod in sample.get("modifiers", []):
+                if mod.get("type") != "staterror":
+                    continue
+                if constraint == "Gaussian":
+                    mod["data"] = [float(err) if keep else 0.0 for err, keep in zip(mod["data"], kept)]
+                    continue
+                mod["type"] = "shapesys"
+                mod["data"] = [float(err) if keep else 0.0 for err, keep in zip(mod["data"], kept)]
+    return out
 
 
 # --------------------------------------------------------------------------- XML export / import
@@ -483,7 +581,8 @@ def _require_uproot() -> None:
         raise UserError(f"HistFactory XML export/import needs uproot ({exc}); install it with `python3 -m pip install 'pyhf-bench[root]'`") from None
 
 
-def export_xml(spec: dict, directory: str | os.PathLike, resultprefix: str = "FitConfig") -> Path:
+def export_xml(spec: dict, directory: str | os.PathLike, resultprefix: str = "FitConfig",
+               stat_errors: dict[str, tuple[str, float]] | None = None) -> Path:
     """Write *spec* as HistFactory XML + ROOT files into *directory* (pyhf's json2xml); return the top-level XML.
 
     Layout (as ``pyhf json2xml``): ``DIR/FitConfig.xml``, ``DIR/config/FitConfig_<channel>.xml``,
@@ -491,7 +590,8 @@ def export_xml(spec: dict, directory: str | os.PathLike, resultprefix: str = "Fi
     writexml leaves ROOT's stat-error defaults in place (Poisson constraint,
     bins under 5% relative error pruned); pyhf's staterror is Gaussian and
     never pruned, so every channel file gets ``<StatErrorConfig
-    RelErrorThreshold="0" ConstraintType="Gaussian"/>``.
+    RelErrorThreshold="0" ConstraintType="Gaussian"/>``, or the channel's own
+    from *stat_errors* (channel -> (constraint type, threshold)).
     """
     _require_uproot()
     from pyhf import writexml
@@ -508,20 +608,56 @@ def export_xml(spec: dict, directory: str | os.PathLike, resultprefix: str = "Fi
     top.write_bytes(xml)
     for channel in spec["channels"]:
         path = specdir / f"{resultprefix}_{channel['name']}.xml"
-        _add_stat_error_config(path)
+        constraint, threshold = (stat_errors or {}).get(channel["name"], ("Gaussian", 0.0))
+        _add_stat_error_config(path, constraint, threshold)
     return top
 
 
-def _add_stat_error_config(path: Path) -> None:
+def _add_stat_error_config(path: Path, constraint: str = "Gaussian", threshold: float = 0.0) -> None:
     text = path.read_text(encoding="utf-8")
     doctype, _, body = text.partition("\n\n")
     root = ET.fromstring(body)
-    config = ET.Element("StatErrorConfig", RelErrorThreshold="0.0", ConstraintType="Gaussian")
+    config = ET.Element("StatErrorConfig", RelErrorThreshold=repr(float(threshold)), ConstraintType=constraint)
     # HistFactorySchema.dtd: Channel (Data*, StatErrorConfig*, Sample+)
     position = sum(1 for child in root if child.tag == "Data")
     root.insert(position, config)
     ET.indent(root)
     path.write_text(doctype + "\n\n" + ET.tostring(root, encoding="unicode") + "\n", encoding="utf-8")
+
+
+def read_stat_error_configs(top_xml: str | os.PathLike, rootdir: str | os.PathLike | None = None) -> dict[str, tuple[str, float]]:
+    """Each channel's ``<StatErrorConfig>`` (ConstraintType, RelErrorThreshold) in an XML likelihood; channels with stat errors only.
+
+    pyhf's readxml ignores StatErrorConfig and makes every stat error Gaussian
+    and unpruned; ``hist2workspace`` builds what the XML says, and a channel
+    without one gets HistFactory's default (Poisson, 0.05).  The comparison
+    honours it on both sides (:func:`pyhf_spec`) instead of changing the model.
+    """
+    top = Path(top_xml)
+    base = Path(rootdir) if rootdir is not None else top.parent
+    try:
+        inputs = [x.text.strip() for x in ET.parse(top).getroot().findall("Input") if x.text and x.text.strip()]
+    except (OSError, ET.ParseError) as exc:
+        raise UserError(f"cannot read the HistFactory XML {top} ({exc})") from None
+    configs: dict[str, tuple[str, float]] = {}
+    for name in inputs:
+        path = base / name
+        try:
+            channel = ET.parse(path).getroot()
+        except (OSError, ET.ParseError) as exc:
+            raise UserError(f"cannot read the channel XML {path} named by {top} ({exc})") from None
+        if not any(s.attrib.get("Activate") == "True" for s in channel.iter("StatError")):
+            continue
+        constraint, threshold = HISTFACTORY_STAT_ERROR_DEFAULT
+        config = channel.find("StatErrorConfig")
+        if config is not None:
+            constraint = config.attrib.get("ConstraintType", constraint)
+            try:
+                threshold = float(config.attrib.get("RelErrorThreshold", threshold))
+            except ValueError:
+                raise UserError(f"{path}: StatErrorConfig RelErrorThreshold={config.attrib['RelErrorThreshold']!r} is not a number") from None
+        configs[channel.attrib.get("Name", path.stem)] = (constraint, threshold)
+    return configs
 
 
 def import_xml(top_xml: str | os.PathLike, rootdir: str | os.PathLike | None = None) -> dict:
@@ -620,8 +756,10 @@ def _measurement_via_api(ROOT, plan: HistFactoryPlan, keep: list):
     for channel in plan.channels:
         chan = hf.Channel(channel.name)
         keep.append(chan)
-        # pyhf's staterror: Gaussian constraint, no bin pruned (ROOT's default: Poisson, 5%).
-        chan.SetStatErrorConfig(0.0, hf.Constraint.Gaussian)
+        # pyhf's staterror: Gaussian constraint, no bin pruned (ROOT's default: Poisson, 5%),
+        # unless an XML's StatErrorConfig says otherwise (plan.stat_errors, honoured in pyhf_spec).
+        constraint = hf.Constraint.Poisson if channel.stat_constraint == "Poisson" else hf.Constraint.Gaussian
+        chan.SetStatErrorConfig(channel.stat_threshold, constraint)
         chan.SetData(_histogram(ROOT, f"data_{channel.name}", channel.observed, keep=keep))
         for sample in channel.samples:
             prefix = f"{channel.name}_{sample.name}"
@@ -679,7 +817,7 @@ def hist2workspace_path() -> str | None:
 
 
 def _workspace_via_hist2workspace(ROOT, spec: dict, plan: HistFactoryPlan, directory: Path, keep: list):
-    top = export_xml(spec, directory)
+    top = export_xml(spec, directory, stat_errors=plan.stat_errors)
     exe = hist2workspace_path()
     if exe is None:
         raise UserError("hist2workspace is not on PATH; use route='pyroot-api'")
@@ -706,6 +844,7 @@ def build_workspace(
     xml_directory: str | os.PathLike | None = None,
     check: bool = True,
     model=None,
+    stat_errors: dict[str, tuple[str, float]] | None = None,
 ) -> RootModel:
     """The RooWorkspace of *spec* with pyhf's parameter configuration and interpolation codes applied.
 
@@ -718,7 +857,7 @@ def build_workspace(
     """
     if route not in ("auto", "pyroot-api", "hist2workspace"):
         raise UserError(f"unknown workspace route {route!r}; choose auto, pyroot-api or hist2workspace")
-    plan = plan_histfactory(spec, measurement, modifier_settings)
+    plan = plan_histfactory(spec, measurement, modifier_settings, stat_errors)
     if model is None:  # the pyhf model supplies inits, bounds, fixed flags and auxdata
         model = pyhf_model(spec, plan)
     ROOT = import_root()
@@ -733,7 +872,7 @@ def build_workspace(
             keep.append(workspace)
     else:
         if xml_directory is not None:
-            export_xml(spec, xml_directory)
+            export_xml(spec, xml_directory, stat_errors=plan.stat_errors)
         measurement_obj = _measurement_via_api(ROOT, plan, keep)
         hf = ROOT.RooStats.HistFactory
         cfg = hf.HistoToWorkspaceFactoryFast.Configuration()
@@ -863,7 +1002,7 @@ def pyhf_model(spec: dict, plan: HistFactoryPlan):
     """The pyhf model of *spec* as the comparison uses it (numpy backend must be active)."""
     import pyhf
 
-    workspace = pyhf.Workspace(spec)
+    workspace = pyhf.Workspace(pyhf_spec(spec, plan))
     kwargs: dict[str, Any] = {"measurement_name": plan.measurement}
     if plan.modifier_settings is not None:
         kwargs["modifier_settings"] = plan.modifier_settings
@@ -1392,17 +1531,21 @@ def compare(
     options: FitOptions = FitOptions(),
     tolerances: Tolerances = Tolerances(),
     root_spec: dict | None = None,
+    stat_errors: dict[str, tuple[str, float]] | None = None,
 ) -> dict:
     """pyhf vs ROOT on one likelihood: the comparison report (JSON-serialisable).
 
     *root_spec*: the spec ROOT builds, if not *spec* (the tests give ROOT other
-    data to see the comparison fail, and say why).
+    data to see the comparison fail, and say why).  *stat_errors*: an XML
+    likelihood's StatErrorConfig per channel (:func:`read_stat_error_configs`),
+    honoured on both sides.
     """
     check_eval_backend(eval_backend)
-    plan = plan_histfactory(spec, measurement, modifier_settings)
+    plan = plan_histfactory(spec, measurement, modifier_settings, stat_errors)
     pyhf = _numpy_pyhf(fit_settings)
     pyhf_result = pyhf_inference(spec, plan, fit_settings)
-    root_model = build_workspace(root_spec or spec, plan.measurement, modifier_settings, route=route, xml_directory=export_directory)
+    root_model = build_workspace(root_spec or spec, plan.measurement, modifier_settings, route=route, xml_directory=export_directory,
+                                 stat_errors=stat_errors)
     model_mismatch = check_model_equivalence(root_model, pyhf_model(spec, plan), eval_backend)
     root_result = root_inference(root_model, eval_backend, options)
     entries = compare_results(pyhf_result, root_result, root_model, tolerances)
@@ -1422,6 +1565,12 @@ def compare(
         },
         # A result compared with ROOT-referenced values needs these codes: say where they came from.
         "interpolation_source": interpolation_sources(modifier_settings),
+        # Every channel with stat errors: its constraint and pruning threshold, on both sides.
+        "stat_errors": {
+            c.name: {"constraint": c.stat_constraint, "rel_error_threshold": c.stat_threshold,
+                     "source": "the XML's StatErrorConfig" if stat_errors and c.name in stat_errors else "pyhf's staterror"}
+            for c in plan.channels if any(s.staterror is not None for s in c.samples)
+        },
         "pyhf": {
             "version": pyhf.__version__,
             "backend": "numpy 64b",
@@ -1610,17 +1759,27 @@ def _load_likelihood(name: str, region: str | None, patch: str | None) -> dict:
             raise UserError(f"synthetic likelihoods are named synthetic/<n_bins>, e.g. synthetic/10; got {name!r}") from None
         if region or patch:
             raise UserError("synthetic likelihoods have no regions or patches")
-        return {"spec": make_workspace(n_bins), "measurement": "meas", "modifier_settings": None, "fit_settings": {}, "label": name}
+        return {"spec": make_workspace(n_bins), "measurement": "meas", "modifier_settings": None, "fit_settings": {}, "label": name, "stat_errors": None}
     if "/" in name and region is None:
         name, region = name.split("/", 1)
     try:
         from .likelihoods import load
     except ImportError as exc:
         raise UserError(f"the likelihood registry is not available in this checkout ({exc}); try synthetic/<n_bins>") from None
+    from .likelihoods import entry
+
     lk = load(name, region=region, patch=patch)
     # The registry's scipy_optimizer options for this likelihood (e.g. a tighter tolerance).
     fit_settings = lk.fit_settings("scipy") if callable(lk.fit_settings) else lk.fit_settings
+    # An XML likelihood's StatErrorConfig, which pyhf's readxml drops (see read_stat_error_configs).
+    registered = entry(lk.name)
+    _, region_spec = registered.region(lk.region)
+    stat_errors = None
+    if "xml" in region_spec:
+        root = registered.root()
+        stat_errors = read_stat_error_configs(root / region_spec["xml"], root / region_spec.get("rootdir", "."))
     return {
+        "stat_errors": stat_errors,
         "spec": lk.spec,
         "measurement": lk.measurement,
         "modifier_settings": lk.modifier_settings,
@@ -1636,6 +1795,9 @@ def _print_report(report: dict) -> None:
         print(f"background-only (measurement POI {report['declared_poi']!r} is not in the model)")
     sources = report.get("interpolation_source", {})
     print("interpolation: " + "; ".join(f"{mtype} {text} ({sources.get(mtype, '')})" for mtype, text in report["interpolation"].items()))
+    if report.get("stat_errors"):
+        print("stat errors: " + "; ".join(
+            f"{name} {c['constraint']}, RelErrorThreshold {c['rel_error_threshold']:g} ({c['source']})" for name, c in report["stat_errors"].items()))
     width = max(len(e["quantity"]) for e in report["quantities"])
     print(f"{'quantity':<{width}}  {'pyhf':>14}  {'ROOT':>14}  {'abs diff':>9}  {'rel diff':>9}  tolerance")
     for e in report["quantities"]:
@@ -1656,6 +1818,7 @@ def run_cli(args: argparse.Namespace) -> int:
         eval_backend=args.backend_eval,
         label=loaded["label"],
         export_directory=args.export,
+        stat_errors=loaded["stat_errors"],
     )
     if args.json:
         print(json.dumps(report, indent=1))
