@@ -697,3 +697,16 @@ def test_roofit_on_a_poisson_xml_says_so_and_refuses_what_pyhf_cannot_express(tm
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     line = refused.stderr.strip().splitlines()[-1]
     assert line.startswith("pyhf-bench: error: channel 'SR' has StatErrorConfig ConstraintType=\"Poisson\" on 2 samples")
+
+
+def test_every_nonzero_minuit_status_is_said_on_its_rows_and_only_failures_fail():
+    tol = roobridge.Tolerances()
+    entries = [
+        roobridge._entry("mu_hat", 0.5, 0.5, "abs", tol, ("best_fit",)),
+        roobridge._entry("qtilde_mu_asimov", 0.7, 0.7, "nll", tol, ("asimov_generation", "asimov_free", "asimov_conditional")),
+    ]
+    status = {"best_fit": 1, "conditional": 0, "asimov_generation": 0, "asimov_free": 3, "asimov_conditional": 0}
+    causes = roobridge.verdict_causes(entries, [], status)
+    assert causes == [{"kind": "minuit", "fit": "asimov_free", "text": "ROOT's Asimov best fit ended with Minuit2 status 3 (EDM above the requested maximum)"}]
+    assert entries[0]["notes"] == [] and entries[0]["remarks"] == ["ROOT's best fit: Minuit2 status 1 (covariance matrix forced positive definite)"]
+    assert entries[1]["notes"] == ["ROOT's Asimov best fit: Minuit2 status 3 (EDM above the requested maximum)"]

@@ -1654,14 +1654,19 @@ def verdict_causes(entries: list[dict], minima: list[dict], minuit_status: dict[
                     f"is {m['twice_nll_gap_pyhf']:.6g} in pyhf and {m['twice_nll_gap_root']:.6g} in ROOT; the models are not the same there")
             causes.append({"kind": "model", "fit": m["fit"], "text": text})
             notes[m["fit"]] = notes.get(m["fit"], []) + [f"the NLLs differ at the points of the {m['label']}"]
+    remarks: dict[str, str] = {}
     for fit, status in minuit_status.items():
-        if status not in MINUIT_OK:
+        if status in MINUIT_OK and status != 0:
+            # Converged, covariance forced positive definite: said on the rows, not a failure.
+            remarks[fit] = f"ROOT's {FIT_LABELS[fit]}: Minuit2 status {status} ({MINUIT_STATUS[status]})"
+        elif status not in MINUIT_OK:
             meaning = MINUIT_STATUS.get(status, "unknown status")
             causes.append({"kind": "minuit", "fit": fit, "text": f"ROOT's {FIT_LABELS[fit]} ended with Minuit2 status {status} ({meaning})"})
             notes[fit] = notes.get(fit, []) + [f"ROOT's {FIT_LABELS[fit]}: Minuit2 status {status} ({meaning})"]
     unexplained = []
     for e in entries:
         e["notes"] = [note for fit in e["fits"] for note in notes.get(fit, [])]
+        e["remarks"] = [remarks[fit] for fit in e["fits"] if fit in remarks]
         if not e["passed"] and not e["notes"]:
             unexplained.append(e["quantity"])
     if unexplained:
@@ -1803,6 +1808,8 @@ def _print_report(report: dict) -> None:
     for e in report["quantities"]:
         # A value within tolerance read off a failed fit or a local minimum is not an agreement.
         mark = ("ok" if e["passed"] else "FAIL") if not e.get("notes") else ("UNRELIABLE" if e["passed"] else "FAIL") + ": " + "; ".join(e["notes"])
+        if e.get("remarks"):
+            mark += " (" + "; ".join(e["remarks"]) + ")"
         print(f"{e['quantity']:<{width}}  {e['pyhf']:>14.8g}  {e['root']:>14.8g}  {e['abs_diff']:>9.2e}  {e['rel_diff']:>9.2e}  {e['tolerance']}  {mark}")
     print(report["verdict"])
 
