@@ -461,7 +461,7 @@ def plan_histfactory(spec: dict, measurement: str | None = None, modifier_settin
             carriers = [s.name for c in channels if c.name == cname for s in c.samples if s.staterror is not None]
             if len(carriers) > 1:
                 raise UserError(
-                    f"channel {cname!r} has StatErrorConfig ConstraintType=\"Poisson\" on {len(carriers)} samples ({', '.join(carriers)}), "
+                    f"channel {cname!r} has Poisson stat errors (its XML's StatErrorConfig, or HistFactory's default without one) on {len(carriers)} samples ({', '.join(carriers)}), "
                     "one Poisson-constrained gamma per bin shared by them, which pyhf cannot express (a shapesys belongs to one sample); "
                     "set <StatErrorConfig ConstraintType=\"Gaussian\" RelErrorThreshold=\"0\"/> in that channel's XML to compare pyhf's Gaussian stat errors"
                 )
@@ -1568,7 +1568,7 @@ def compare(
         # Every channel with stat errors: its constraint and pruning threshold, on both sides.
         "stat_errors": {
             c.name: {"constraint": c.stat_constraint, "rel_error_threshold": c.stat_threshold,
-                     "source": "the XML's StatErrorConfig" if stat_errors and c.name in stat_errors else "pyhf's staterror"}
+                     "source": "the XML: its StatErrorConfig, or HistFactory's default without one" if stat_errors and c.name in stat_errors else "pyhf's staterror"}
             for c in plan.channels if any(s.staterror is not None for s in c.samples)
         },
         "pyhf": {
