@@ -461,8 +461,8 @@ def test_one_minimum_gives_no_minima_finding():
     report = _compare_in_subprocess("every_modifier_workspace()", None)
     assert report["passed"], report["verdict"]
     assert report["verdict"] == "passed" and report["causes"] == []
-    assert [m["fit"] for m in report["minima"]] == ["best_fit", "conditional", "asimov_generation"]
-    assert not any(m["different"] for m in report["minima"]) and all(m["same_function"] for m in report["minima"])
+    assert [m["fit"] for m in report["minima"]] == ["best_fit", "conditional", "asimov_generation", "asimov_free", "asimov_conditional"]
+    assert not any(m["different"] or m["degenerate"] for m in report["minima"]) and all(m["same_function"] for m in report["minima"])
 
 
 def kink_minimum_workspace() -> dict:
@@ -711,3 +711,37 @@ def test_every_nonzero_minuit_status_is_said_on_its_rows_and_only_failures_fail(
     assert causes == [{"kind": "minuit", "fit": "asimov_free", "text": "ROOT's Asimov best fit ended with Minuit2 status 3 (EDM above the requested maximum)"}]
     assert entries[0]["notes"] == [] and entries[0]["remarks"] == ["ROOT's best fit: Minuit2 status 1 (covariance matrix forced positive definite)"]
     assert entries[1]["notes"] == ["ROOT's Asimov best fit: Minuit2 status 3 (EDM above the requested maximum)"]
+
+
+def degenerate_minima_workspace() -> dict:
+    """One bin whose code0 histosys has equal variations below nominal (40 and 40 on 50), 48 observed.
+
+    The background is 50 - 10|alpha|: alpha = +a and -a give the same NLL, a
+    minimum on each side with the same value.  pyhf steps to +a, ROOT to -a.
+    """
+    return {
+        "channels": [{"name": "SR", "samples": [
+            {"name": "signal", "data": [5.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "bkg", "data": [50.0], "modifiers": [
+                {"name": "kink", "type": "histosys", "data": {"hi_data": [40.0], "lo_data": [40.0]}},
+            ]},
+        ]}],
+        "observations": [{"name": "SR", "data": [48.0]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+@needs_root
+def test_equal_minima_at_different_points_are_named_degenerate_not_a_disagreement():
+    report = _compare_in_subprocess("degenerate_minima_workspace()", CODE0)
+    assert not report["passed"]
+    best = next(m for m in report["minima"] if m["fit"] == "best_fit")
+    assert best["degenerate"] and not best["different"] and abs(best["twice_nll_gap_pyhf"]) < 1e-6
+    point = best["largest_point_difference"]
+    assert point["parameter"] == "kink" and point["pyhf"] == pytest.approx(-point["ROOT"], abs=1e-3) and abs(point["pyhf"]) > 0.1
+    kinds = [c["kind"] for c in report["causes"]]
+    assert kinds[0] == "minima" and "disagreement" not in kinds and "model" not in kinds
+    assert report["verdict"].startswith("FAILED: the best fit ended at different points with the same NLL")
+    nuisance = next(q for q in report["quantities"] if q["quantity"].startswith("nuisance parameter"))
+    assert not nuisance["passed"] and nuisance["notes"] == ["degenerate minimum in the best fit"]
