@@ -38,6 +38,7 @@ def _build_parser() -> argparse.ArgumentParser:
     history.add_parser(sub)
     envinfo.add_parser(sub)
     runner.add_parser(sub)
+    runner.add_publish_parser(sub)
     selection.add_parser(sub)
     likelihoods.add_parser(sub)
     gpucheck.add_parser(sub)

@@ -646,6 +646,11 @@ def status(e: Entry) -> dict:
     return result
 
 
+def available(name: str) -> bool:
+    """Whether the files of likelihood *name* are in the data directory (present, not hash-checked)."""
+    return _available(entry(name))
+
+
 def _available(e: Entry) -> bool:
     """Cheap availability (files present, not hash-checked): for listings."""
     if e.user:
