@@ -186,9 +186,14 @@ def changed_pins(era: str) -> dict[str, tuple[str, str]]:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-        if installed != pinned:
+        if not same_version(installed, pinned):
             changed[name] = (installed, pinned)
     return changed
+
+
+def same_version(installed: str, pinned: str) -> bool:
+    """Whether *installed* is the pinned version; a local label does not count (torch's ``2.13.0+cpu`` is 2.13.0)."""
+    return installed.split("+", 1)[0] == pinned.split("+", 1)[0]
 
 
 def guard(env_name: str) -> int:
