@@ -122,7 +122,15 @@ def _read_registry_file(path: Path) -> dict:
     return data
 
 
-_REGION_KEYS = {"workspace", "xml", "rootdir", "patches", "patchset", "default_patch", "reference", "measurement"}
+_REGION_KEYS = {"workspace", "xml", "rootdir", "patches", "patchset", "default_patch", "reference", "measurement",
+                "independent_references", "hypotest", "tolerance"}
+#: What a reference's "kind" says about where its numbers come from (shown beside every comparison).
+REFERENCE_KINDS = {
+    "self-snapshot": "this suite's own numpy output, stored by `pyhf-bench references --update`: catches change, not error",
+    "root": "ROOT's HistFactory and Minuit2 on the same model (`pyhf-bench roofit`): an independent implementation",
+    "published": "the analysis' published value (HEPData)",
+    "analytic": "a closed-form result",
+}
 
 
 def _entry(name: str, raw: dict, origin: Path, user: bool) -> Entry:
@@ -425,9 +433,15 @@ class Likelihood:
     measurement: str
     poi: str | None  # None for background-only: the measurement's POI has no signal sample to act on
     modifier_settings: dict | None
-    fit: dict  # optimizer name -> constructor options, from the registry
+    fit: dict  # optimizer name -> constructor options, from the registry; "fixed_parameters": {name: why}
     reference: dict | None
     analysis: str = ""
+    #: References from other sources than this suite (kind "root", "published", "analytic").
+    independent_references: list = field(default_factory=list)
+    #: The registry's hypotest settings (poi_value, test_stat, calculator, ntoys); empty: mu=1, qtilde, asymptotic.
+    hypotest: dict = field(default_factory=dict)
+    #: Tolerance overrides against the references (cls_rel, cls_abs, twice_nll_abs); empty: pyhf_bench.verdict's.
+    tolerance: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -440,10 +454,25 @@ class Likelihood:
     def fit_settings(self, optimizer: str = "scipy") -> dict:
         return dict(self.fit.get(optimizer, {}))
 
+    def fixed_parameters(self) -> dict:
+        """Parameters the registry holds at their initial value, with the reason (``fit.fixed_parameters``)."""
+        return dict(self.fit.get("fixed_parameters") or {})
+
     def model_spec(self) -> dict:
-        """What ``pyhf.Model`` takes: the channels and the measurement's parameter settings."""
+        """What ``pyhf.Model`` takes: the channels and the measurement's parameter settings.
+
+        Parameters in the registry's ``fit.fixed_parameters`` are marked fixed here,
+        so the CLI, the references and the benchmarks all fit the same model.
+        """
         measurement = next(m for m in self.spec["measurements"] if m["name"] == self.measurement)
-        return {"channels": self.spec["channels"], "parameters": measurement["config"].get("parameters", [])}
+        parameters = copy.deepcopy(measurement["config"].get("parameters", []))
+        fixed = self.fixed_parameters()
+        for par in parameters:
+            if par.get("name") in fixed:
+                par["fixed"] = True
+        known = {par.get("name") for par in parameters}
+        parameters += [{"name": name, "fixed": True} for name in fixed if name not in known]
+        return {"channels": self.spec["channels"], "parameters": parameters}
 
     def model_kwargs(self) -> dict:
         kwargs: dict = {"poi_name": self.poi}
@@ -528,6 +557,7 @@ def load(name: str, region: str | None = None, patch: str | None = None, validat
     reference = spec.get("reference")
     if reference is not None and reference.get("patch") != patch:
         reference = None  # references hold for the default patch only
+    independent = [r for r in spec.get("independent_references", []) if r.get("patch") == patch]
     return Likelihood(
         name=e.name,
         region=region,
@@ -539,6 +569,9 @@ def load(name: str, region: str | None = None, patch: str | None = None, validat
         fit=copy.deepcopy(e.fit),
         reference=copy.deepcopy(reference),
         analysis=e.analysis,
+        independent_references=copy.deepcopy(independent),
+        hypotest=dict(spec.get("hypotest") or {}),
+        tolerance=dict(spec.get("tolerance") or {}),
     )
 
 
@@ -858,24 +891,32 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_hypotest(args) -> int:
+    """``hypotest`` and ``fit``: the result, then one line per finding; the exit status is the verdict's."""
     from .inference import run_fit, run_hypotest
+    from .verdict import print_findings
 
-    run = run_hypotest if args.command == "hypotest" else run_fit
-    result = run(
-        args.name,
-        region=args.region,
-        patch=args.patch,
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-        optimizer=args.optimizer,
-    )
+    common = dict(region=args.region, patch=args.patch, backend=args.backend, device=args.device,
+                  precision=args.precision, optimizer=args.optimizer)
+    if args.command == "hypotest":
+        result = run_hypotest(args.name, **common, poi_value=args.poi_value, test_stat=args.test_stat,
+                              calculator=args.calculator, ntoys=args.ntoys)
+    else:
+        result = run_fit(args.name, **common)
     if args.json:
         print(json.dumps(result, indent=1))
-    else:
-        for k, v in result.items():
-            print(f"{k:>18}: {v}")
-    return 0
+        return result["exit_status"]
+    for k, v in result.items():
+        if k not in ("findings", "exit_status"):
+            print(f"{k:>22}: {v}")
+    from .verdict import Finding
+
+    findings = [Finding(**{k: f[k] for k in ("level", "quantity", "value", "cause", "reference", "kind")})
+                for f in result["findings"]]
+    print_findings(findings)
+    if not any(f.level == "WRONG" for f in findings):
+        print("verdict: ok" if any(result.get(k) is not None for k in ("reference_cls_obs", "reference_twice_nll"))
+              else "verdict: ok (no reference to compare with)")
+    return result["exit_status"]
 
 
 def _cmd_references(args) -> int:
@@ -923,7 +964,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_cmd_verify)
 
     for command, text in (
-        ("hypotest", "asymptotic CLs at mu=1 (qtilde) with the expected band, against the registry's reference"),
+        ("hypotest", "CLs (default: asymptotic, qtilde, mu=1) with the expected band, against the registry's references"),
         ("fit", "unconditional maximum-likelihood fit: twice the NLL at the minimum, against the reference"),
     ):
         _add_run_parser(sub, command, text)
@@ -941,5 +982,17 @@ def _add_run_parser(sub, command: str, text: str) -> None:
     p.add_argument("--precision", default="64b", choices=PRECISIONS)
     p.add_argument("--optimizer", default="scipy", choices=OPTIMIZERS)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    if command == "hypotest":
+        from .inference import CALCULATORS, TEST_STATS
+
+        p.add_argument("--poi-value", type=float, default=None,
+                       help="POI value to test (default: the registry's, else 1; q0 tests 0)")
+        p.add_argument("--test-stat", choices=TEST_STATS, default=None,
+                       help="test statistic (default: the registry's, else qtilde); q0 is a discovery test and "
+                       "reports p0")
+        p.add_argument("--calculator", choices=CALCULATORS, default=None,
+                       help="asymptotic formulae or pseudo-experiments (default: the registry's, else asymptotic)")
+        p.add_argument("--ntoys", type=int, default=None,
+                       help="pseudo-experiments per hypothesis with --calculator toybased (default: the registry's, else 1000)")
     p.set_defaults(func=_cmd_hypotest)
 
