@@ -269,10 +269,6 @@ def check_observations(lk) -> None:
                 )
 
 
-def all_observations_zero(lk) -> bool:
-    return all(v == 0 for obs in lk.spec.get("observations", []) for v in obs.get("data", []))
-
-
 def signal_is_zero(lk) -> bool:
     """True when every sample that the POI scales has zero yield in every bin: CLs is then 1 by construction."""
     scaled = [s for c in lk.spec["channels"] for s in c["samples"] if any(m["name"] == lk.poi for m in s["modifiers"])]
@@ -347,6 +343,41 @@ def likely_cause(problem: Problem, lk) -> str:
             f"the reference's fits: optimizer noise, or a different pyhf/scipy{stiff_text}")
 
 
+def quiet_pyhf():
+    """pyhf logs a failed fit's traceback at ERROR before raising; the CLI reports it in one line instead."""
+    import contextlib
+    import logging
+
+    @contextlib.contextmanager
+    def quiet():
+        logger = logging.getLogger("pyhf")
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+    return quiet()
+
+
+def data_scale_cause(problem: Problem, lk) -> str | None:
+    """The observations far beyond what the model can expect: no fit within the bounds can describe them."""
+    import numpy as np
+
+    config = problem.model.config
+    with problem.rt.scope():
+        expected = problem.model.expected_actualdata(problem.rt.tensorlib.astensor(config.suggested_init()))
+    expected = np.asarray(expected.numpy() if hasattr(expected, "numpy") else expected, dtype=float)
+    observed = np.asarray([x for o in lk.spec["observations"] for x in o["data"]], dtype=float)
+    if expected.size and observed.max(initial=0) > 1e3 * max(expected.max(initial=0), 1.0):
+        return (f"the observations (up to {observed.max():.3g}) are {observed.max() / max(expected.max(), 1.0):.1g} "
+                f"times the model's expected yields (up to {expected.max():.3g}): check the workspace's 'observations'")
+    if observed.size and not observed.any():
+        return "every observation is zero"
+    return None
+
+
 def _failed_fit(exc) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:200]}"
@@ -414,11 +445,13 @@ def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", p
         return problem.hypotest()
 
     try:
-        (obs, band), first, seconds = _timed(rt, step, f"hypotest of {lk.label}")
+        with quiet_pyhf():
+            (obs, band), first, seconds = _timed(rt, step, f"hypotest of {lk.label}")
     except Skip as exc:
         raise UserError(str(exc)) from None
     except pyhf.exceptions.FailedMinimization as exc:
-        cause = "every observation is zero" if all_observations_zero(lk) else likely_cause(problem, lk)
+        with quiet_pyhf():
+            cause = data_scale_cause(problem, lk) or likely_cause(problem, lk)
         findings.append(verdict.Finding("WRONG", q + "_obs", "not computed", f"a fit of the hypotest does not converge "
                                         f"({_failed_fit(exc)}); likely cause: {cause}"))
         return {**result, "findings": [f.as_dict() for f in findings], "exit_status": verdict.exit_status(findings)}
@@ -456,7 +489,32 @@ def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", p
         degenerate = [verdict.Finding(f.level, f.quantity, f.value, f"{f.cause}; {cause}") if f.level == "WRONG" else f
                       for f in degenerate]
     findings += misses + degenerate
+    findings += _fit_bounds(problem, lk, "unconditional fit of the hypotest")
     return {**result, "findings": [f.as_dict() for f in findings], "exit_status": verdict.exit_status(findings)}
+
+
+def _fit_bounds(problem: Problem, lk, what: str, pars=None) -> list:
+    """Free parameters of the unconditional fit (refitted here unless given) that end at a bound."""
+    import pyhf
+
+    from . import verdict
+
+    config = problem.model.config
+    if pars is None:
+        try:
+            with quiet_pyhf(), problem.rt.scope():
+                pars = pyhf.infer.mle.fit(problem.data, problem.model)
+        except pyhf.exceptions.FailedMinimization as exc:
+            return [verdict.Finding("WRONG", "unconditional fit", "not converged", _failed_fit(exc))]
+    values = [as_float(x) for x in (pars.numpy() if hasattr(pars, "numpy") else pars)] if config.npars else []
+    found = verdict.check_bounds(list(config.par_names), values, config.suggested_bounds(), config.suggested_fixed(),
+                                 lk.poi, what)
+    if any(f.level == "WRONG" for f in found):
+        hint = data_scale_cause(problem, lk)
+        if hint:
+            found = [verdict.Finding(f.level, f.quantity, f.value, f"{f.cause}; {hint}") if f.level == "WRONG" else f
+                     for f in found]
+    return found
 
 
 def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy") -> dict:
@@ -474,11 +532,13 @@ def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precis
     findings = _fixed_note(lk)
     result = {**_header(lk, rt, backend, device, precision, optimizer), "n_parameters": problem.model.config.npars}
     try:
-        (pars, twice_nll), first, seconds = _timed(rt, problem.fit, f"fit of {lk.label}")
+        with quiet_pyhf():
+            (pars, twice_nll), first, seconds = _timed(rt, problem.fit, f"fit of {lk.label}")
     except Skip as exc:
         raise UserError(str(exc)) from None
     except pyhf.exceptions.FailedMinimization as exc:
-        cause = "every observation is zero" if all_observations_zero(lk) else likely_cause(problem, lk)
+        with quiet_pyhf():
+            cause = data_scale_cause(problem, lk) or likely_cause(problem, lk)
         findings.append(verdict.Finding("WRONG", "2*NLL", "not computed", f"the fit does not converge "
                                         f"({_failed_fit(exc)}); likely cause: {cause}"))
         return {**result, "findings": [f.as_dict() for f in findings], "exit_status": verdict.exit_status(findings)}
@@ -508,8 +568,7 @@ def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precis
         misses = [verdict.Finding(f.level, f.quantity, f.value, f.cause.replace("CAUSE", likely_cause(problem, lk)),
                                   f.reference, f.kind) for f in misses]
     findings += misses
-    findings += verdict.check_bounds(list(config.par_names), values, config.suggested_bounds(), config.suggested_fixed(),
-                                     lk.poi, "fit")
+    findings += _fit_bounds(problem, lk, "fit", pars)
     return {**result, "findings": [f.as_dict() for f in findings], "exit_status": verdict.exit_status(findings)}
 
 

@@ -258,13 +258,22 @@ def has_signal(e: Entry, region: str) -> bool:
 # --------------------------------------------------------------------------- reading files
 
 
-def _decompress(raw: bytes, where: str) -> bytes:
+def _refetch(e: Entry | None) -> str:
+    """How to replace a damaged file of *e*: fetch it again by name, or (your own likelihood) restore it."""
+    if e is None:
+        return "the download is damaged: run the same `pyhf-bench fetch` again"
+    if e.user:
+        return f"replace it with an intact copy (your own likelihood {e.name!r}; `pyhf-bench fetch` cannot restore it)"
+    return f"delete it and run `pyhf-bench fetch {e.name}`"
+
+
+def _decompress(raw: bytes, where: str, e: Entry | None = None) -> bytes:
     if raw[:2] != b"\x1f\x8b":
         return raw
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as exc:
-        raise UserError(f"{where} is a damaged or truncated gzip file ({exc}); delete it and run `pyhf-bench fetch`") from None
+        raise UserError(f"{where} is a damaged or truncated gzip file ({exc}); {_refetch(e)}") from None
 
 
 def _archives(folder: Path) -> list[Path]:
@@ -273,36 +282,49 @@ def _archives(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_ARCHIVE_SUFFIXES))
 
 
-@lru_cache(maxsize=32)
-def _archive_index(path: str, mtime: float) -> dict[str, str]:
-    """Regular-file members of a tar archive, by normalised path."""
+def _archive_index(path: str, mtime: float, e: Entry | None = None) -> dict[str, str]:
     try:
-        with tarfile.open(path, "r:*") as tar:
-            return {_clean_member(m.name): m.name for m in tar.getmembers() if m.isfile()}
+        return _archive_index_cached(path, mtime)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise UserError(f"archive {path} cannot be read ({exc}); delete it and run `pyhf-bench fetch`") from None
+        raise UserError(f"archive {path} cannot be read ({exc}); {_refetch(e)}") from None
+
+
+@lru_cache(maxsize=32)
+def _archive_index_cached(path: str, mtime: float) -> dict[str, str]:
+    """Regular-file members of a tar archive, by normalised path."""
+    with tarfile.open(path, "r:*") as tar:
+        return {_clean_member(m.name): m.name for m in tar.getmembers() if m.isfile()}
 
 
 def _clean_member(name: str) -> str:
     return str(PurePosixPath(name.lstrip("./") or "."))
 
 
-def _member(index: dict, rel: str):
-    """*index*'s entry for file *rel*: exact, or under one top folder (HEPData archives may wrap everything)."""
+def _member(index: dict, rel: str, archive: Path | None = None):
+    """*index*'s entry for file *rel*: exact, or under one top folder (HEPData archives may wrap everything).
+
+    Two members that both end in ``/rel`` are ambiguous: refused, naming both, rather than picking one.
+    """
     clean = _clean_member(rel)
     if clean in index:
         return index[clean]
-    return next((v for k, v in index.items() if k.endswith("/" + clean)), None)
+    hits = [k for k in index if k.endswith("/" + clean)]
+    if len(hits) > 1:
+        raise UserError(
+            f"archive {archive or ''} holds {len(hits)} members that match {rel!r} ({', '.join(sorted(hits)[:4])}); "
+            f"name the one you mean by its full path in the registry"
+        )
+    return index[hits[0]] if hits else None
 
 
-def _read_member(archive: Path, member: str, where: str) -> bytes:
+def _read_member(archive: Path, member: str, where: str, e: Entry | None = None) -> bytes:
     try:
         with tarfile.open(archive, "r:*") as tar:
             fh = tar.extractfile(member)
             assert fh is not None
             return fh.read()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise UserError(f"{where} cannot be read ({exc}); delete {archive} and run `pyhf-bench fetch`") from None
+        raise UserError(f"{where} cannot be read ({exc}); {_refetch(e).replace('delete it', f'delete {archive}')}") from None
 
 
 def _locate(e: Entry, rel: str) -> tuple[str, bytes] | None:
@@ -313,10 +335,10 @@ def _locate(e: Entry, rel: str) -> tuple[str, bytes] | None:
         if candidate.is_file():
             return str(candidate), candidate.read_bytes()
     for archive in _archives(root):
-        member = _member(_archive_index(str(archive), archive.stat().st_mtime), rel)
+        member = _member(_archive_index(str(archive), archive.stat().st_mtime, e), rel, archive)
         if member is not None:
             where = f"{archive}::{member}"
-            return where, _read_member(archive, member, where)
+            return where, _read_member(archive, member, where, e)
     return None
 
 
@@ -335,12 +357,18 @@ def read_bytes(e: Entry, rel: str) -> bytes:
     if found is None:
         raise UserError(_missing_message(e, rel))
     where, raw = found
-    data = _decompress(raw, where)
+    data = _decompress(raw, where, e)
     expected = e.files.get(rel)
     if expected is None and not e.user:
         raise UserError(f"{rel} is not a file of likelihood {e.name!r} in the registry")
     if expected:
         actual = sha256_bytes(data)
+        if actual != expected and e.user:
+            # `fetch` refuses your own likelihoods: the fix is the file or the hash you registered.
+            raise UserError(
+                f"{where} has sha256 {actual[:16]}..., but {user_registry_file()} registers {expected[:16]}... for "
+                f"{rel}: the file changed since you registered it; restore the file, or put its new sha256 there"
+            )
         if actual != expected:
             raise UserError(
                 f"{where} has sha256 {actual[:16]}..., the registry expects {expected[:16]}...: the file is "
@@ -535,6 +563,11 @@ def load(name: str, region: str | None = None, patch: str | None = None, validat
     else:
         workspace = read_json(e, spec["workspace"])
     where = f"{e.name}/{region} ({spec.get('workspace') or spec.get('xml')})"
+    if not isinstance(workspace, dict):
+        raise UserError(
+            f"{where} is a JSON {type(workspace).__name__}, not a pyhf workspace (a JSON object with 'channels', "
+            "'observations' and 'measurements'); point the registry at the workspace file"
+        )
     if validate:
         _validate(workspace, where)
     if patch is None:
@@ -623,7 +656,7 @@ def load_cached(cached: tuple[str, str]) -> Likelihood:
 # --------------------------------------------------------------------------- fetching and verifying
 
 
-def _archive_digests(archive: Path) -> dict[str, str]:
+def _archive_digests(archive: Path, e: Entry | None = None) -> dict[str, str]:
     """sha256 of every (uncompressed) regular member of *archive*, in one pass over it."""
     digests = {}
     try:
@@ -634,11 +667,11 @@ def _archive_digests(archive: Path) -> dict[str, str]:
                     assert fh is not None
                     where = f"{archive}::{member.name}"
                     try:
-                        digests[_clean_member(member.name)] = sha256_bytes(_decompress(fh.read(), where))
+                        digests[_clean_member(member.name)] = sha256_bytes(_decompress(fh.read(), where, e))
                     except UserError as exc:
                         digests[_clean_member(member.name)] = str(exc)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise UserError(f"archive {archive} cannot be read ({exc}); delete it and run `pyhf-bench fetch`") from None
+        raise UserError(f"archive {archive} cannot be read ({exc}); {_refetch(e)}") from None
     return digests
 
 
@@ -651,7 +684,7 @@ def status(e: Entry) -> dict:
     root = e.root()
     in_archives: dict[str, tuple[Path, str]] = {}
     for archive in _archives(root):
-        for member, digest in _archive_digests(archive).items():
+        for member, digest in _archive_digests(archive, e).items():
             in_archives.setdefault(member, (archive, digest))
     for rel, expected in e.files.items():
         plain = root / rel
@@ -663,7 +696,7 @@ def status(e: Entry) -> dict:
             else:
                 result["ok"].append(rel)
             continue
-        hit = _member(in_archives, rel)
+        hit = _member(in_archives, rel, root)
         if hit is None:
             result["missing"].append(rel)
         elif hit[1] == expected:
@@ -691,12 +724,12 @@ def _locate_exists(e: Entry, rel: str) -> bool:
     if (root / rel).is_file() or (root / (rel + ".gz")).is_file():
         return True
     for archive in _archives(root):
-        if _member(_archive_index(str(archive), archive.stat().st_mtime), rel) is not None:
+        if _member(_archive_index(str(archive), archive.stat().st_mtime, e), rel, archive) is not None:
             return True
     return False
 
 
-def _download(url: str, dest: Path, timeout: float = 60.0) -> None:
+def _download(url: str, dest: Path, data_directory: Path, timeout: float = 60.0) -> None:
     """Download *url* to *dest* atomically (HEPData serves the resource file for this Accept header)."""
     request = urllib.request.Request(url, headers={"Accept": "application/x-tar, application/zip, */*;q=0.1"})
     try:
@@ -705,7 +738,7 @@ def _download(url: str, dest: Path, timeout: float = 60.0) -> None:
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise UserError(
-            f"cannot download {url} ({reason}), and the data directory {dest.parent} lacks the files; "
+            f"cannot download {url} ({reason}), and the data directory {data_directory} lacks the files; "
             "connect to the network or set PYHF_BENCH_DATA to a folder holding them (e.g. ../shared/likelihoods)"
         ) from None
 
@@ -787,7 +820,7 @@ def fetch(name: str, url: str | None = None, log=print) -> dict:
     wanted = {rel: e.files[rel] for rel in before["missing"]}
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as tmp:
         archive = Path(tmp) / "resource"
-        _download(url, archive)
+        _download(url, archive, root)
         members = safe_extract(archive, Path(tmp) / "x")
         by_hash: dict[str, Path] = {}
         for path in members:
@@ -887,7 +920,11 @@ def _cmd_verify(args) -> int:
             print(f"    {message}")
         bad += len(r["bad"])
     print(f"data directory: {data_dir()}")
-    return 1 if bad else 0
+    missing = sum(r["missing"] for r in report.values())
+    if missing and not bad:
+        print(f"{missing} file(s) missing: run `pyhf-bench fetch NAME` for each incomplete likelihood above")
+    # Missing files are a finding too: the data directory cannot serve those likelihoods.
+    return 1 if bad or missing else 0
 
 
 def _cmd_hypotest(args) -> int:

@@ -108,6 +108,8 @@ class ResultSet:
     benchmarks: dict[str, dict]  # benchmarks.json
     files: int = 0
     commit_dates: dict[str, int | None] = field(default_factory=dict)
+    #: Result files that could not be read: (path, reason). The report names each one.
+    skipped: list = field(default_factory=list)
 
 
 def _param_value(text):
@@ -134,7 +136,7 @@ def _unit(kind: str, meta: dict) -> str:
 def load_results(results_dir: str | os.PathLike) -> ResultSet:
     """Every measurement of every machine under *results_dir* (asv's results_dir)."""
     from asv import util as asv_util
-    from asv.results import iter_results_for_machine
+    from asv.results import Results
 
     root = Path(results_dir)
     if not root.is_dir():
@@ -151,28 +153,35 @@ def load_results(results_dir: str | os.PathLike) -> ResultSet:
     machines: dict[str, Machine] = {}
     measurements: list[Measurement] = []
     files = 0
+    skipped: list[tuple[str, str]] = []
     for machine_json in sorted(root.glob("*/machine.json")):
         try:
             info = json.loads(machine_json.read_text())
         except json.JSONDecodeError as exc:
-            print(f"pyhf-bench report: skipping {machine_json.parent}: bad machine.json ({exc})", file=sys.stderr)
+            skipped.append((str(machine_json), f"bad machine.json ({exc}): the whole folder is left out"))
             continue
         name = info.get("machine") or machine_json.parent.name
         machines[name] = Machine(name, info)
-        try:
-            loaded = list(iter_results_for_machine(str(root), machine_json.parent.name))
-        except asv_util.UserError as exc:
-            print(f"pyhf-bench report: skipping {machine_json.parent}: {exc}", file=sys.stderr)
-            continue
-        for result in loaded:
+        # One file at a time (asv's iter_results only logs a file it cannot read): every
+        # unreadable file is named in the report instead of silently dropping its rows.
+        for path in sorted(machine_json.parent.rglob("*.json")):
+            if path.name in ("machine.json", "benchmarks.json"):
+                continue
+            try:
+                result = Results.load(str(path), machine_name=name)
+            except (asv_util.UserError, OSError, ValueError, KeyError, TypeError) as exc:
+                skipped.append((str(path), " ".join(str(exc).split())[:200] or type(exc).__name__))
+                continue
             files += 1
             measurements.extend(_measurements(name, result, benchmarks))
+    for path, reason in skipped:
+        print(f"WARNING: {path} cannot be read and is left out of the report: {reason}", file=sys.stderr)
     if not machines:
         raise UserError(f"no asv machine directory (with machine.json) under {root}; run asv first")
     if files == 0:
         raise UserError(f"no asv result files under {root} ({', '.join(machines)}); run asv first")
     dates = {m.commit: m.date_ms for m in measurements}
-    return ResultSet(machines, measurements, benchmarks, files, dates)
+    return ResultSet(machines, measurements, benchmarks, files, dates, skipped)
 
 
 def _measurements(machine: str, result, benchmarks: dict) -> list[Measurement]:
@@ -637,6 +646,7 @@ def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory")
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(out)
     profiles = load_profiles(Path(profiles_dir) if profiles_dir else out / "profiles")
     plt = _pyplot()
 
@@ -654,6 +664,11 @@ def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] 
         "`measurements.csv` has all of them.",
         "",
     ]
+    if rs.skipped:
+        md[-2] = md[-2].replace("Every number below is read from those files", "Every number below is read from "
+                                "those files, but not every file could be read")
+        md += [f"**{len(rs.skipped)} file(s) could not be read and are left out** (their numbers are missing "
+               "below):", ""] + [f"* `{path}`: {reason}" for path, reason in rs.skipped] + [""]
     md += _machine_section(rs, env_info or {})
     md += _method_section(rs)
 
@@ -724,6 +739,23 @@ def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] 
     with atomic_file(target) as fh:
         fh.write("\n".join(md))
     return target
+
+
+def remove_stale_parts(out: Path) -> list[Path]:
+    """Delete the hidden ``.NAME.*.part`` files a killed report left in *out* (``files.atomic_file``'s temporaries).
+
+    A report writes into its own --out folder; a partial file there is from a run
+    that did not finish, never a file still being written by this one.
+    """
+    removed = []
+    for path in sorted(out.rglob(".*.part")):
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+        print(f"NOTE: removed {path}, a partial file left by an interrupted report", file=sys.stderr)
+    return removed
 
 
 def _comparison_block(machine, bench, rows, path, out, findings) -> list[str]:
