@@ -51,7 +51,8 @@ class HypotestSettings:
             raise UserError(f"{where}: test statistic {test_stat!r} is not one of {', '.join(TEST_STATS)}")
         if calculator not in CALCULATORS:
             raise UserError(f"{where}: calculator {calculator!r} is not one of {', '.join(CALCULATORS)}")
-        if poi_value is None:
+        if poi_value is None and not (test_stat == "q0" and defaults.get("test_stat") != "q0"):
+            # A registry POI value belongs to the registry's test statistic: a q0 asked for here tests 0.
             poi_value = defaults.get("poi_value")
         if test_stat == "q0":
             if poi_value not in (None, 0, 0.0):
@@ -449,6 +450,12 @@ def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", p
             (obs, band), first, seconds = _timed(rt, step, f"hypotest of {lk.label}")
     except Skip as exc:
         raise UserError(str(exc)) from None
+    except TypeError as exc:
+        if test.calculator != "toybased":
+            raise
+        # pyhf 0.7.6's toy calculator calls percentile(..., interpolation=...), which numpy 2 removed.
+        raise UserError(f"pyhf {rt.pyhf_version}'s toy-based calculator fails in this environment ({exc}); use "
+                        "--calculator asymptotic, or a pyhf release that supports your numpy") from None
     except pyhf.exceptions.FailedMinimization as exc:
         with quiet_pyhf():
             cause = data_scale_cause(problem, lk) or likely_cause(problem, lk)
