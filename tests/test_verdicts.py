@@ -182,3 +182,20 @@ def test_poi_value_test_stat_and_calculator_reach_pyhf_and_the_output(tmp_path):
     else:
         assert proc.returncode == 0, proc.stderr
         assert "calculator: toybased" in proc.stdout and "ntoys: 40" in proc.stdout and "poi_value: 1.0" in proc.stdout
+
+
+def test_report_flags_deviations_beyond_tolerance():
+    from pyhf_bench import report
+
+    def row(likelihood, precision, value):
+        return report.Measurement(machine="m", commit="abcdef1234", date_ms=1, env_name="env", env_params={},
+                                  benchmark="published_likelihoods.Accuracy.track_deviation", kind="track", unit="unit",
+                                  params={"likelihood": likelihood, "backend": "jax", "precision": precision},
+                                  value=value)
+
+    rows = [row("3L-eRJR/all", "64b", 0.654), row("sbottom/RegionA", "64b", 4e-7), row("staus/combined", "64b", 0.5),
+            row("staus/lowMass", "64b", 1e-6)]
+    lines = report.deviation_findings("published_likelihoods.Accuracy.track_deviation", "m", rows)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("WRONG: relative deviation of CLs_obs = 0.654, tolerance 0.005 against the self-snapshot")
+    assert lines[1].startswith("WRONG: absolute deviation of 2*NLL = 0.5, tolerance 0.01")

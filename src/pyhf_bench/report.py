@@ -639,8 +639,11 @@ def _status_counts(rows: list[Measurement]) -> dict[str, int]:
 
 
 def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] | None = None,
-                 command: str | None = None) -> Path:
-    """Write the plots, measurements.csv and case-study.md into *out*; return the case study's path."""
+                 command: str | None = None, wrong: list | None = None) -> Path:
+    """Write the plots, measurements.csv and case-study.md into *out*; return the case study's path.
+
+    *wrong*, if given, receives one ``WRONG:`` line per accuracy value beyond tolerance.
+    """
     rs = load_results(results_dir)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -686,6 +689,11 @@ def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] 
             any_track = True
             path = plot_accuracy(plt, machine, bench, rows, out)
             accuracy_md += _accuracy_block(machine, bench, rows, path, out)
+            flagged = deviation_findings(bench, machine, rows)
+            accuracy_md += [f"**{line}**" for line in flagged] + ([""] if flagged else [])
+            findings += flagged
+            if wrong is not None:
+                wrong += flagged
             continue
         latest = latest_commit(rows)
         if latest is None:
@@ -739,6 +747,40 @@ def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] 
     with atomic_file(target) as fh:
         fh.write("\n".join(md))
     return target
+
+
+def deviation_findings(bench: str, machine: str, rows: list[Measurement]) -> list[str]:
+    """``track_deviation`` values of the latest commit beyond :mod:`pyhf_bench.verdict`'s tolerance, as WRONG lines.
+
+    The deviation is relative for a CLs reference and absolute for a 2*NLL one; which
+    one a likelihood has is read from the registry.
+    """
+    from . import likelihoods, verdict
+
+    if not bench.endswith("track_deviation"):
+        return []
+    latest = latest_commit(rows)
+    out = []
+    for m in rows:
+        if m.commit != latest or not m.ok or "likelihood" not in m.params:
+            continue
+        name, region = likelihoods.split_key(str(m.params["likelihood"]))
+        try:
+            entry = likelihoods.entry(name)
+            reference = entry.region(region)[1].get("reference") or {}
+        except UserError:
+            continue  # a likelihood no longer registered: nothing to judge it by
+        precision = str(m.params.get("precision", "64b"))
+        if "cls_obs" in reference:
+            tolerance, what = verdict.cls_tolerance(precision)[0], "relative deviation of CLs_obs"
+        else:
+            tolerance = verdict.TWICE_NLL_TOLERANCE.get(precision, verdict.TWICE_NLL_TOLERANCE["32b"])
+            what = "absolute deviation of 2*NLL"
+        if m.value > tolerance:
+            out.append(f"WRONG: {what} = {m.value:.3g}, tolerance {tolerance:g} against the "
+                       f"{reference.get('kind', 'self-snapshot')} reference: `{bench}` ({_label(tuple(m.params.items()))}) "
+                       f"on {machine}, commit {m.commit[:8]}")
+    return out
 
 
 def remove_stale_parts(out: Path) -> list[Path]:
@@ -901,9 +943,13 @@ def _cmd_report(args) -> int:
     env_info = _parse_env_info(args.env_info)
     command = "pyhf-bench report " + " ".join([args.results_dir, "--out", args.out]
                                                + (["--profiles", args.profiles] if args.profiles else []))
-    path = build_report(args.results_dir, args.out, args.profiles, env_info, command=command)
+    wrong: list[str] = []
+    path = build_report(args.results_dir, args.out, args.profiles, env_info, command=command, wrong=wrong)
     print(path)
-    return 0
+    for line in wrong:
+        print(line)
+    # An accuracy value beyond tolerance is a finding (pyhf_bench.verdict): exit 1.
+    return 1 if wrong else 0
 
 
 def add_parser(sub) -> None:
