@@ -199,3 +199,30 @@ def test_report_flags_deviations_beyond_tolerance():
     assert len(lines) == 2, lines
     assert lines[0].startswith("WRONG: relative deviation of CLs_obs = 0.654, tolerance 0.005 against the self-snapshot")
     assert lines[1].startswith("WRONG: absolute deviation of 2*NLL = 0.5, tolerance 0.01")
+
+
+ROOT_REFERENCE_CODE = """
+import json
+from pyhf_bench.inference import compute_root_reference
+print("@@" + json.dumps(compute_root_reference("mine", None)))
+"""
+
+
+def test_a_root_reference_is_recorded_with_its_kind_and_judges_the_cli(tmp_path):
+    """`references --root`'s computation on a small model: ROOT's CLs, kind 'root', then used by `hypotest`."""
+    pytest.importorskip("ROOT", reason="ROOT is not installed here")
+    from .conftest import run_python
+
+    registry = _register(tmp_path, {"mine": {"workspace": make_workspace(2)}})
+    root = run_python(ROOT_REFERENCE_CODE, env={"PYHF_BENCH_REGISTRY": str(registry), "OMP_NUM_THREADS": "1"})
+    assert root["kind"] == "root" and root["source"].startswith("ROOT ") and set(root["minuit_status"].values()) <= {0, 1}
+    registry = _register(tmp_path, {"mine": {"workspace": make_workspace(2), "independent_references": [root]},
+                                    "off": {"workspace": make_workspace(2), "independent_references": [
+                                        {**root, "cls_obs": root["cls_obs"] * 1.02}]}})
+    proc = _cli(registry, "hypotest", "mine")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "reference (root): " in proc.stdout
+    json_out = json.loads(_cli(registry, "hypotest", "mine", "--json").stdout)
+    assert abs(json_out["cls_obs"] - root["cls_obs"]) / root["cls_obs"] < 1e-4  # pyhf and ROOT agree
+    proc = _cli(registry, "hypotest", "off")
+    assert proc.returncode == 1 and "(root): " in proc.stdout and "WRONG: CLs_obs" in proc.stdout, proc.stdout

@@ -614,3 +614,44 @@ def compute_reference(name: str, region: str) -> dict:
     if lk.fixed_parameters():
         reference["fixed_parameters"] = sorted(lk.fixed_parameters())
     return reference
+
+
+def compute_root_reference(name: str, region: str) -> dict:
+    """An independent reference (kind ``root``): CLs and the band from ROOT's HistFactory and Minuit2.
+
+    Through :func:`pyhf_bench.roobridge.compare` on the model this suite fits (the
+    registry's fixed parameters included).  Only CLs: ROOT's NLL has other
+    constant terms, so a background-only 2*NLL has no ROOT counterpart.  Refused
+    when a ROOT fit did not converge (Minuit2 status other than 0 or 1).
+    """
+    import copy
+
+    from . import UserError, roobridge
+    from .likelihoods import load
+
+    lk = load(name, region)
+    if lk.poi is None:
+        raise UserError(f"{lk.label} is background-only: ROOT's NLL has other constant terms than pyhf's, so only "
+                        "CLs references come from ROOT")
+    spec = copy.deepcopy(lk.spec)
+    measurement = next(m for m in spec["measurements"] if m["name"] == lk.measurement)
+    measurement["config"]["parameters"] = lk.model_spec()["parameters"]
+    report = roobridge.compare(spec, lk.measurement, lk.modifier_settings, lk.fit_settings("scipy"), label=lk.label)
+    status = report["root"]["minuit_status"]
+    failed = {fit: code for fit, code in status.items() if code not in (0, 1)}
+    if failed:
+        raise UserError(f"ROOT's fits of {lk.label} did not converge (Minuit2 status {failed}); no ROOT reference "
+                        "is stored: see `pyhf-bench roofit` for the details")
+    root = {q["quantity"]: q["root"] for q in report["quantities"]}
+    return {
+        "patch": lk.patch,
+        "kind": "root",
+        "cls_obs": root["CLs_obs"],
+        "cls_exp": [root[f"CLs_exp({s} sigma)"] for s in ("-2", "-1", "+0", "+1", "+2")],
+        "test": HypotestSettings().as_dict(),
+        "source": f"ROOT {report['root']['version']} HistFactory ({report['root']['route']}), {report['root']['minimizer']}",
+        "interpolation": report["interpolation"],
+        "minuit_status": status,
+        "pyhf_vs_root_passed": report["passed"],
+        "fixed_parameters": sorted(lk.fixed_parameters()),
+    }

@@ -943,8 +943,14 @@ def _cmd_hypotest(args) -> int:
         print(json.dumps(result, indent=1))
         return result["exit_status"]
     for k, v in result.items():
-        if k not in ("findings", "exit_status"):
+        if k not in ("findings", "exit_status", "independent_references"):
             print(f"{k:>22}: {v}")
+    # One line per reference from outside this suite, with its kind and source.
+    for r in result.get("independent_references", []):
+        value = r.get("cls_obs", r.get("twice_nll"))
+        deviation = r.get("relative_deviation", r.get("absolute_deviation"))
+        print(f"{'reference (' + str(r.get('kind')) + ')':>22}: {value} (deviation {deviation:.2g}; {r.get('source')})"
+              if deviation is not None else f"{'reference (' + str(r.get('kind')) + ')':>22}: {value} ({r.get('source')})")
     from .verdict import Finding
 
     findings = [Finding(**{k: f[k] for k in ("level", "quantity", "value", "cause", "reference", "kind")})
@@ -957,24 +963,39 @@ def _cmd_hypotest(args) -> int:
 
 
 def _cmd_references(args) -> int:
-    """Compute references (numpy 64b scipy) and, with --update, store them in the built-in registry file."""
-    from .inference import compute_reference
+    """Compute references and, with --update, store them in the built-in registry file.
+
+    Default: the suite's own numpy 64b scipy output (kind ``self-snapshot``, the region's
+    ``reference``); ``--root``: ROOT's CLs via roobridge (kind ``root``, added to the
+    region's ``independent_references``).
+    """
+    from .inference import compute_reference, compute_root_reference
 
     targets = []
     for e in registry().values():
         if e.user or (args.names and e.name not in args.names):
             continue
-        targets += [(e.name, region) for region in e.regions]
+        targets += [(e.name, region) for region in e.regions if args.region in (None, region)]
     if not targets:
-        raise UserError(f"no built-in likelihood named {', '.join(args.names)}")
+        raise UserError(f"no built-in likelihood region matches {', '.join(args.names) or 'all'} "
+                        f"{args.region or ''}; see `pyhf-bench likelihoods`")
     for name, region in targets:
+        if args.root and not has_signal(entry(name), region):
+            print(json.dumps({"likelihood": key(name, region), "skipped": "background-only: no CLs to take from ROOT"}))
+            continue
         start = time.perf_counter()
-        reference = compute_reference(name, region)
+        reference = (compute_root_reference if args.root else compute_reference)(name, region)
         print(json.dumps({"likelihood": key(name, region), "seconds": round(time.perf_counter() - start, 1), **reference}))
         if args.update:
             # Re-read the file each time: references of slow fits land one by one.
             data = _read_registry_file(REGISTRY_FILE)
-            data["likelihoods"][name]["regions"][region]["reference"] = reference
+            spec = data["likelihoods"][name]["regions"][region]
+            if args.root:
+                others = [r for r in spec.get("independent_references", [])
+                          if (r.get("kind"), r.get("patch")) != ("root", reference["patch"])]
+                spec["independent_references"] = others + [reference]
+            else:
+                spec["reference"] = reference
             with atomic_file(REGISTRY_FILE) as out:
                 out.write(json.dumps(data, indent=1) + "\n")
             _registry.cache_clear()
@@ -982,9 +1003,12 @@ def _cmd_references(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("references", help="compute the registry's reference results (numpy, 64b, scipy)")
+    p = sub.add_parser("references", help="compute the registry's reference results (numpy 64b scipy, or --root)")
     p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--region", help="only this region")
     p.add_argument("--update", action="store_true", help="write them into the built-in registry file")
+    p.add_argument("--root", action="store_true",
+                   help="ROOT's CLs via `roofit`'s fits (kind 'root', stored as independent_references)")
     p.set_defaults(func=_cmd_references)
 
     p = sub.add_parser("likelihoods", help="list the registered likelihoods and whether their files are here")
