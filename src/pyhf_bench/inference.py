@@ -484,7 +484,8 @@ def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", p
     others = [r for r in lk.independent_references if _reference_applies(r, test)]
     result["independent_references"] = [
         {"kind": r.get("kind"), "source": r.get("source"), "cls_obs": r.get("cls_obs"), "cls_exp": r.get("cls_exp"),
-         "relative_deviation": _deviation(obs, r.get("cls_obs"))} for r in others
+         "relative_deviation": _deviation(obs, r.get("cls_obs")), "interpolation": r.get("interpolation")}
+        for r in others
     ]
     for r in others:
         misses += verdict.check_cls(obs, band, r, precision, "CAUSE", lk.tolerance) if q == "CLs" else []
