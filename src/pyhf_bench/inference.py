@@ -336,6 +336,8 @@ def likely_cause(problem: Problem, lk) -> str:
     except Exception as exc:  # noqa: BLE001 - the diagnosis must not hide the finding
         return f"the unconditional fit fails ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}){stiff_text}"
     nit = int(getattr(result, "nit", -1))
+    if rt.precision == "32b":
+        stiff_text += "; at 32b float32 resolution is the usual cause: compare with --precision 64b"
     if 0 <= nit <= 2:
         return (f"the unconditional fit stops after {nit} iteration(s) at 2*NLL {as_float(twice_nll):.4f} with "
                 f"{rt.backend}'s {gradient} gradient ({rt.optimizer}, pyhf {rt.pyhf_version}): pyhf's optimizer "
@@ -491,9 +493,12 @@ def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", p
         misses += verdict.check_cls(obs, band, r, precision, "CAUSE", lk.tolerance) if q == "CLs" else []
     degenerate = verdict.check_band(band, signal_is_zero(lk)) if q == "CLs" else []
     if any(f.level == "WRONG" for f in misses + degenerate):
-        cause = likely_cause(problem, lk)
-        misses = [verdict.Finding(f.level, f.quantity, f.value, f.cause.replace("CAUSE", cause), f.reference, f.kind)
-                  for f in misses]
+        with quiet_pyhf():
+            cause = likely_cause(problem, lk)
+        # The diagnosis in full on the first line; the others point to it.
+        misses = [verdict.Finding(f.level, f.quantity, f.value,
+                                  f.cause.replace("CAUSE", cause if i == 0 else "the same cause as above"),
+                                  f.reference, f.kind) for i, f in enumerate(misses)]
         degenerate = [verdict.Finding(f.level, f.quantity, f.value, f"{f.cause}; {cause}") if f.level == "WRONG" else f
                       for f in degenerate]
     findings += misses + degenerate
@@ -573,8 +578,11 @@ def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precis
     for r in lk.independent_references:
         misses += verdict.check_twice_nll(twice_nll, r, precision, "CAUSE", lk.tolerance)
     if misses:
-        misses = [verdict.Finding(f.level, f.quantity, f.value, f.cause.replace("CAUSE", likely_cause(problem, lk)),
-                                  f.reference, f.kind) for f in misses]
+        with quiet_pyhf():
+            cause = likely_cause(problem, lk)
+        misses = [verdict.Finding(f.level, f.quantity, f.value,
+                                  f.cause.replace("CAUSE", cause if i == 0 else "the same cause as above"),
+                                  f.reference, f.kind) for i, f in enumerate(misses)]
     findings += misses
     findings += _fit_bounds(problem, lk, "fit", pars)
     return {**result, "findings": [f.as_dict() for f in findings], "exit_status": verdict.exit_status(findings)}

@@ -477,6 +477,9 @@ class Likelihood:
 
     @property
     def label(self) -> str:
+        # A workspace with its signal already in it has no patch, but is not background-only.
+        if self.patch is None and self.poi is not None:
+            return self.key
         return f"{self.key}/{self.patch or BKGONLY}"
 
     def fit_settings(self, optimizer: str = "scipy") -> dict:
@@ -949,8 +952,9 @@ def _cmd_hypotest(args) -> int:
     for r in result.get("independent_references", []):
         value = r.get("cls_obs", r.get("twice_nll"))
         deviation = r.get("relative_deviation", r.get("absolute_deviation"))
-        print(f"{'reference (' + str(r.get('kind')) + ')':>22}: {value} (deviation {deviation:.2g}; {r.get('source')})"
-              if deviation is not None else f"{'reference (' + str(r.get('kind')) + ')':>22}: {value} ({r.get('source')})")
+        where = "; ".join(str(x) for x in (r.get("source"), r.get("interpolation")) if x)
+        print(f"{'reference (' + str(r.get('kind')) + ')':>22}: {value} (deviation {deviation:.2g}; {where})"
+              if deviation is not None else f"{'reference (' + str(r.get('kind')) + ')':>22}: {value} ({where})")
     from .verdict import Finding
 
     findings = [Finding(**{k: f[k] for k in ("level", "quantity", "value", "cause", "reference", "kind")})
