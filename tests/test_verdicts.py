@@ -42,7 +42,7 @@ def test_cls_within_and_beyond_tolerance():
     ref = {"cls_obs": 0.6047, "cls_exp": [0.0942, 0.1998, 0.3918, 0.6622, 0.8940], "kind": "root"}
     assert verdict.check_cls(0.6048, ref["cls_exp"], ref, "64b", "cause") == []
     (wrong,) = verdict.check_cls(0.99999, ref["cls_exp"], ref, "64b", "the fit stopped")
-    assert wrong.line() == "WRONG: CLs_obs = 0.99999, reference 0.6047 (root): the fit stopped (tolerance 0.005 relative)"
+    assert wrong.line() == "WRONG: CLs_obs = 0.99999, reference 0.6047 (root): the fit stopped (tolerance 0.001 relative)"
     assert verdict.exit_status([wrong]) == verdict.FINDING
     # Tiny CLs are judged by the absolute floor, NaN never passes.
     assert verdict.check_cls(1.2e-6, [], {"cls_obs": 1.17e-6}, "64b", "c") == []
@@ -197,7 +197,7 @@ def test_report_flags_deviations_beyond_tolerance():
             row("staus/lowMass", "64b", 1e-6)]
     lines = report.deviation_findings("published_likelihoods.Accuracy.track_deviation", "m", rows)
     assert len(lines) == 2, lines
-    assert lines[0].startswith("WRONG: relative deviation of CLs_obs = 0.654, tolerance 0.005 against the self-snapshot")
+    assert lines[0].startswith("WRONG: relative deviation of CLs_obs = 0.654, tolerance 0.001 against the self-snapshot")
     assert lines[1].startswith("WRONG: absolute deviation of 2*NLL = 0.5, tolerance 0.01")
 
 

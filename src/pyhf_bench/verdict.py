@@ -30,10 +30,11 @@ INTERRUPTED = 130
 
 #: Relative tolerance on CLs against a reference, and an absolute floor for tiny CLs
 #: (1Lbb's -2 sigma expected CLs is 1e-6: its relative deviation says nothing), per precision.
-#: 64b: the backends agree on sbottom to 1e-5; 3L eRJR's tau = 1.9e11 gamma leaves ~2e-3
-#: of optimizer noise even on numpy (0.6059 against the 0.6045 snapshot), so 64b allows 5e-3.
-#: 32b: float32 resolution through four fits, measured 1e-4 to 6e-4 relative on sbottom.
-CLS_TOLERANCE = {"64b": (5e-3, 1e-5), "32b": (1e-2, 1e-4)}
+#: 64b: the backends agree with each other and with ROOT to <= 2e-5 on every signal region
+#: registered (3L eRJR with its tau = 1.9e11 gamma held; left free, numpy's 0.6059 against
+#: ROOT's 0.6047 is 2e-3 off, and is flagged). 32b: float32 resolution through four fits,
+#: measured 1e-4 to 6e-4 relative on sbottom.
+CLS_TOLERANCE = {"64b": (1e-3, 1e-5), "32b": (1e-2, 1e-4)}
 #: Absolute tolerance on twice the NLL at the best fit (all backends agree to 1e-6 relative at 64b).
 TWICE_NLL_TOLERANCE = {"64b": 1e-2, "32b": 0.5}
 #: A band whose five expected CLs all exceed this is degenerate: the signal changes nothing.
