@@ -94,6 +94,11 @@ def absurd_observations(folder):
     return ["fit", "mine"]
 
 
+def large_observations(folder):
+    _user(folder, _workspace(observations=[3000.0, 3000.0]))
+    return ["fit", "mine"]
+
+
 def zero_signal(folder):
     _user(folder, _workspace(signal=[0.0, 0.0]))
     return ["hypotest", "mine"]
@@ -180,6 +185,7 @@ CASES = [
     Case("zero-observations", "every observation 0", zero_observations, 1, r"WRONG: bkg1_norm = -5: .*lower bound -5.*every observation is zero"),
     Case("poi-bounds", "POI bounds [0.2, 1.5] (exclude the Asimov fit's mu=0)", poi_bounds, 2, r"bounds \[0.2, 1.5\], which exclude 0, the value the Asimov fit holds it at"),
     Case("absurd-observations", "observations of 1e12 events (`fit`)", absurd_observations, 1, r"WRONG: 2\*NLL = not computed: the fit does not converge .*1e\+12"),
+    Case("poi-at-bound", "observations of 3000 events where the model expects about 140 (`fit`)", large_observations, 1, r"WRONG: mu = 10: the fit ends at the parameter's upper bound 10"),
     Case("zero-signal", "a signal of zero events in every bin", zero_signal, 0, r"NOTE: CLs_exp = \[1, 1, 1, 1, 1\]: every signal yield is zero"),
     Case("q0-with-poi", "`--test-stat q0 --poi-value 1`", q0_with_poi, 2, r"q0 is a discovery test .*POI = 0"),
     Case("ntoys-asymptotic", "`--ntoys 100` without `--calculator toybased`", ntoys_without_toys, 2, r"--ntoys needs --calculator toybased"),

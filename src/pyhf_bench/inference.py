@@ -373,7 +373,7 @@ def data_scale_cause(problem: Problem, lk) -> str | None:
         expected = problem.model.expected_actualdata(problem.rt.tensorlib.astensor(config.suggested_init()))
     expected = np.asarray(expected.numpy() if hasattr(expected, "numpy") else expected, dtype=float)
     observed = np.asarray([x for o in lk.spec["observations"] for x in o["data"]], dtype=float)
-    if expected.size and observed.max(initial=0) > 1e3 * max(expected.max(initial=0), 1.0):
+    if expected.size and observed.max(initial=0) > 10 * max(expected.max(initial=0), 1.0):
         return (f"the observations (up to {observed.max():.3g}) are {observed.max() / max(expected.max(), 1.0):.1g} "
                 f"times the model's expected yields (up to {expected.max():.3g}): check the workspace's 'observations'")
     if observed.size and not observed.any():

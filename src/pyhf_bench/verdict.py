@@ -146,7 +146,8 @@ def check_bounds(names: list[str], values: list[float], bounds: list[tuple[float
     any other parameter at a bound is WRONG: the bound decided the result.
     """
     out = []
-    for name, value, (lo, hi), is_fixed in zip(names, values, bounds, fixed):
+    rows = sorted(zip(names, values, bounds, fixed), key=lambda row: row[0] != poi)  # the POI first
+    for name, value, (lo, hi), is_fixed in rows:
         if is_fixed or not math.isfinite(value):
             continue
         span = (hi - lo) * AT_BOUND
@@ -161,6 +162,13 @@ def check_bounds(names: list[str], values: list[float], bounds: list[tuple[float
         out.append(Finding("WRONG", name, value, f"the {what} ends at the parameter's {side} bound {bound:g}: "
                            "the bound, not the data, decided the result; check the observations and the "
                            "parameter's bounds"))
+    wrong = [f for f in out if f.level == "WRONG"]
+    if len(wrong) > 3:
+        # Three lines name the worst; the rest are one line, not one each.
+        rest = wrong[3:]
+        names = ", ".join(f.quantity for f in rest[:8]) + (", ..." if len(rest) > 8 else "")
+        out = [f for f in out if f not in rest] + [Finding("WRONG", f"{len(rest)} more parameters", "at a bound",
+                                                           f"the {what} also ends at the bounds of {names}")]
     return out
 
 
