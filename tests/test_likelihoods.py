@@ -442,4 +442,5 @@ def test_hypotest_cli_reports_the_reference_and_the_time():
         assert abs(got - want) / want <= 1e-5, (result["cls_exp"], reference["cls_exp"])
     assert result["seconds"] > 0 and result["exit_status"] == 0 and result["reference_kind"] == "self-snapshot"
     assert result["reference_cls_obs"] == reference["cls_obs"]
+    assert result["interpolation"] == "histosys code4p, normsys code4 (the registry)"
 

@@ -100,6 +100,7 @@ def test_hypotest_matches_an_analytic_reference_and_fails_a_wrong_one(tmp_path):
     assert abs(result["cls_obs"] - cls_obs) / cls_obs < 1e-5, (result["cls_obs"], cls_obs)
     assert max(abs(a - b) / b for a, b in zip(result["cls_exp"], cls_exp)) < 1e-5
     assert result["reference_kind"] == "analytic" and result["exit_status"] == 0
+    assert result["interpolation"].endswith("(pyhf defaults)")  # the registry sets none: the output says which
     proc = _cli(registry, "hypotest", "wrong")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     (line,) = [x for x in proc.stdout.splitlines() if x.startswith("WRONG: CLs_obs")]

@@ -389,7 +389,7 @@ def _failed_fit(exc) -> str:
 # --------------------------------------------------------------------------- the two one-shot commands
 
 
-def _header(lk, rt: Runtime, backend, device, precision, optimizer) -> dict:
+def _header(lk, rt: Runtime, backend, device, precision, optimizer, model=None) -> dict:
     return {
         "likelihood": lk.label,
         "backend": backend,
@@ -397,7 +397,15 @@ def _header(lk, rt: Runtime, backend, device, precision, optimizer) -> dict:
         "precision": precision,
         "optimizer": optimizer,
         "pyhf": rt.pyhf_version,
+        # The codes decide the numbers (ROOT's defaults differ): say which were used, and whose choice they were.
+        "interpolation": _interpolation(lk, model),
     }
+
+
+def _interpolation(lk, model) -> str:
+    settings = getattr(getattr(model, "config", None), "modifier_settings", None) or lk.modifier_settings or {}
+    codes = ", ".join(f"{kind} {value.get('interpcode')}" for kind, value in sorted(settings.items()))
+    return f"{codes} ({'the registry' if lk.modifier_settings else 'pyhf defaults'})" if codes else "pyhf defaults"
 
 
 def _fixed_note(lk) -> list:
@@ -439,7 +447,7 @@ def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", p
     applies = _reference_applies(lk.reference, test)
     reference = lk.reference if applies else None
     q = test.quantity
-    result = {**_header(lk, rt, backend, device, precision, optimizer), **test.as_dict(), "quantity": q}
+    result = {**_header(lk, rt, backend, device, precision, optimizer, problem.model), **test.as_dict(), "quantity": q}
     import pyhf
 
     def step():
@@ -543,7 +551,7 @@ def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precis
     rt = _activate_for(lk, backend, device, precision, optimizer)
     problem = Problem.from_likelihood(rt, lk)
     findings = _fixed_note(lk)
-    result = {**_header(lk, rt, backend, device, precision, optimizer), "n_parameters": problem.model.config.npars}
+    result = {**_header(lk, rt, backend, device, precision, optimizer, problem.model), "n_parameters": problem.model.config.npars}
     try:
         with quiet_pyhf():
             (pars, twice_nll), first, seconds = _timed(rt, problem.fit, f"fit of {lk.label}")
