@@ -204,7 +204,7 @@ def test_report_flags_deviations_beyond_tolerance():
 
 ROOT_REFERENCE_CODE = """
 import json
-from pyhf_bench.inference import compute_root_reference
+from pyhf_bench.references import compute_root_reference
 print("@@" + json.dumps(compute_root_reference("mine", None)))
 """
 

@@ -31,6 +31,7 @@ def _build_parser() -> argparse.ArgumentParser:
         likelihoods,
         noise,
         profiling,
+        references,
         report,
         review,
         roobridge,
@@ -50,6 +51,7 @@ def _build_parser() -> argparse.ArgumentParser:
     runner.add_parser(sub)
     runner.add_publish_parser(sub)
     selection.add_parser(sub)
+    references.add_parser(sub)
     likelihoods.add_parser(sub)
     gpucheck.add_parser(sub)
     report.add_parser(sub)

@@ -37,7 +37,6 @@ import re
 import shutil
 import tarfile
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -971,55 +970,37 @@ def _cmd_hypotest(args) -> int:
     return result["exit_status"]
 
 
-def _cmd_references(args) -> int:
-    """Compute references and, with --update, store them in the built-in registry file.
-
-    Default: the suite's own numpy 64b scipy output (kind ``self-snapshot``, the region's
-    ``reference``); ``--root``: ROOT's CLs via roobridge (kind ``root``, added to the
-    region's ``independent_references``).
-    """
-    from .inference import compute_reference, compute_root_reference
-
+def reference_targets(names: list[str], region: str | None) -> list[tuple[str, str]]:
+    """``[(name, region)]`` of the built-in registry matching *names* (empty: all) and *region* (None: all)."""
     targets = []
     for e in registry().values():
-        if e.user or (args.names and e.name not in args.names):
+        if e.user or (names and e.name not in names):
             continue
-        targets += [(e.name, region) for region in e.regions if args.region in (None, region)]
+        targets += [(e.name, r) for r in e.regions if region in (None, r)]
     if not targets:
-        raise UserError(f"no built-in likelihood region matches {', '.join(args.names) or 'all'} "
-                        f"{args.region or ''}; see `pyhf-bench likelihoods`")
-    for name, region in targets:
-        if args.root and not has_signal(entry(name), region):
-            print(json.dumps({"likelihood": key(name, region), "skipped": "background-only: no CLs to take from ROOT"}))
-            continue
-        start = time.perf_counter()
-        reference = (compute_root_reference if args.root else compute_reference)(name, region)
-        print(json.dumps({"likelihood": key(name, region), "seconds": round(time.perf_counter() - start, 1), **reference}))
-        if args.update:
-            # Re-read the file each time: references of slow fits land one by one.
-            data = _read_registry_file(REGISTRY_FILE)
-            spec = data["likelihoods"][name]["regions"][region]
-            if args.root:
-                others = [r for r in spec.get("independent_references", [])
-                          if (r.get("kind"), r.get("patch")) != ("root", reference["patch"])]
-                spec["independent_references"] = others + [reference]
-            else:
-                spec["reference"] = reference
-            with atomic_file(REGISTRY_FILE) as out:
-                out.write(json.dumps(data, indent=1) + "\n")
-            _registry.cache_clear()
-    return 0
+        raise UserError(f"no built-in likelihood region matches {', '.join(names) or 'all'} "
+                        f"{region or ''}; see `pyhf-bench likelihoods`")
+    return targets
+
+
+def store_reference(name: str, region: str, reference: dict) -> None:
+    """Write *reference* into the built-in registry file: kind ``root`` joins ``independent_references``
+    (replacing one of the same patch), any other kind replaces the region's ``reference``."""
+    # Re-read the file each time: references of slow fits land one by one.
+    data = _read_registry_file(REGISTRY_FILE)
+    spec = data["likelihoods"][name]["regions"][region]
+    if reference.get("kind") == "root":
+        others = [r for r in spec.get("independent_references", [])
+                  if (r.get("kind"), r.get("patch")) != ("root", reference["patch"])]
+        spec["independent_references"] = others + [reference]
+    else:
+        spec["reference"] = reference
+    with atomic_file(REGISTRY_FILE) as out:
+        out.write(json.dumps(data, indent=1) + "\n")
+    _registry.cache_clear()
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("references", help="compute the registry's reference results (numpy 64b scipy, or --root)")
-    p.add_argument("names", nargs="*", metavar="NAME")
-    p.add_argument("--region", help="only this region")
-    p.add_argument("--update", action="store_true", help="write them into the built-in registry file")
-    p.add_argument("--root", action="store_true",
-                   help="ROOT's CLs via `roofit`'s fits (kind 'root', stored as independent_references)")
-    p.set_defaults(func=_cmd_references)
-
     p = sub.add_parser("likelihoods", help="list the registered likelihoods and whether their files are here")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_likelihoods)
