@@ -177,6 +177,28 @@ def _torch_counts(function, pars) -> dict:
     return {"matmul_flops": float(flops.get_total_flops()), "torch_calls": calls.calls}
 
 
+def step_counts(backend: str, problem, operation: str) -> dict:
+    """The counts of one operation (a key of :func:`step_functions`) on *problem*'s active backend."""
+    import numpy as np
+
+    function = step_functions(problem)[operation]
+    model, precision = problem.model, problem.rt.precision
+    pars = problem.pars
+    if operation == "fit_step":
+        # What the optimizer hands the objective: a host (numpy) vector.
+        pars = np.asarray(model.config.suggested_init(), dtype="float64" if precision == "64b" else "float32")
+        if backend == "pytorch":
+            pars = problem.rt.tensorlib.astensor(pars)
+    counts = _jax_counts(function, pars) if backend == "jax" else _torch_counts(function, pars)
+    # Host<->device copies per call on an accelerator: the benchmarks keep pars and data on the
+    # device; a fit's optimizer (scipy, on the host) sends pars and reads back the value and gradient.
+    width = 8 if precision == "64b" else 4
+    npars = int(model.config.npars)
+    copies, values = (2, npars + 1 + npars) if operation == "fit_step" else (0, 0)
+    counts.update(host_transfers=copies, host_transfer_bytes=width * values)
+    return counts
+
+
 def measure(backend: str, precision: str, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS) -> list[dict]:
     """The rows of one backend at one precision, in this process (see :func:`table` for the fresh ones)."""
     from .support import activate
@@ -201,22 +223,8 @@ def measure(backend: str, precision: str, sizes=BIN_SIZES, batches=BATCH_SIZES, 
         }
         if size is not None:
             common["size"] = size
-        for operation, function in step_functions(problem).items():
-            pars = problem.pars
-            if operation == "fit_step":
-                # What the optimizer hands the objective: a host (numpy) vector.
-                import numpy as np
-
-                pars = np.asarray(model.config.suggested_init(), dtype="float64" if precision == "64b" else "float32")
-                if backend == "pytorch":
-                    pars = rt.tensorlib.astensor(pars)
-            counts = _jax_counts(function, pars) if backend == "jax" else _torch_counts(function, pars)
-            # Host<->device copies per call on an accelerator: the benchmarks keep pars and data on the
-            # device; a fit's optimizer (scipy, on the host) sends pars and reads back the value and gradient.
-            width = 8 if precision == "64b" else 4
-            transfers = (1, common["n_parameters"] + 1 + common["n_parameters"]) if operation == "fit_step" else (0, 0)
-            counts.update(host_transfers=2 * transfers[0], host_transfer_bytes=width * transfers[1])
-            rows.append({**common, "operation": operation, **counts})
+        for operation in step_functions(problem):
+            rows.append({**common, "operation": operation, **step_counts(backend, problem, operation)})
     return rows
 
 
