@@ -31,7 +31,9 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from . import UserError
 from .files import atomic_file
@@ -44,6 +46,11 @@ BATCH_SIZES = (1, 10, 100, 1000, 10_000)
 BATCHED_BINS = 100
 #: Published likelihoods (the quick tier's); left out, with a note, where the data is absent.
 LIKELIHOODS = ("sbottom/RegionA", "staus/combined")
+#: pyhf's interpolators alone (the measurement of pyhf issue #301), as benchmarks/interpolators.py
+#: builds them: codes, systematics, and bins on both sides of multiples of 128 (a TPU's tile width).
+INTERP_CODES = (0, "4p")
+INTERP_SYS = 10
+INTERP_BINS = (1, 10, 100, 127, 128, 129, 255, 256, 257, 1000, 1023, 1024, 1025, 10_000)
 BACKENDS = ("jax", "pytorch")
 PRECISIONS = ("64b", "32b")
 FORMAT = 1
@@ -83,10 +90,37 @@ def hlo_kernels(hlo_text: str) -> dict:
 # --------------------------------------------------------------------------- the steps
 
 
-def models(sizes, batches, likelihoods):
-    """(label, kind, size, builder) for every model of the table; builder(rt) -> Problem."""
+@dataclass
+class InterpolatorStep:
+    """One of pyhf's interpolators on its histograms: ``function(pars)`` with *pars* the alphas."""
+
+    rt: Any
+    operation: str
+    function: Callable
+    pars: Any
+    n_sys: int
+    n_bins: int
+
+
+def interpolator_step(rt, code, n_sys: int, n_bins: int) -> InterpolatorStep:
+    from .support import interpolator
+    from .synthetic import make_alphasets, make_histogramssets
+
+    with rt.scope():
+        function = interpolator(code, make_histogramssets(n_sys, n_bins))
+        pars = rt.tensorlib.astensor(make_alphasets(n_sys))
+    return InterpolatorStep(rt, f"interpolate_{code}", function, pars, n_sys, n_bins)
+
+
+def models(sizes, batches, likelihoods, interp_bins=()):
+    """(label, kind, size, builder) for every model of the table; builder(rt) -> Problem (or InterpolatorStep)."""
     from .inference import Problem
     from .synthetic import make_spec
+
+    for code in INTERP_CODES if interp_bins else ():
+        for n in interp_bins:
+            yield (f"interp{code}:{INTERP_SYS}x{n}", "interpolator", n,
+                   lambda rt, code=code, n=n: interpolator_step(rt, code, INTERP_SYS, n))
 
     for n in sizes:
         yield f"synthetic:{n}", "bins", n, lambda rt, n=n: Problem.from_spec(rt, make_spec(n))
@@ -116,6 +150,8 @@ def step_functions(problem) -> dict:
     objective-and-gradient pyhf's optimizer calls once per iteration of a fit
     (``pyhf.optimize.common.shim`` of ``twice_nll``, as ``pyhf.infer.mle.fit`` builds it).
     """
+    if isinstance(problem, InterpolatorStep):
+        return {problem.operation: problem.function}
     import pyhf
     from pyhf.optimize.common import shim
 
@@ -182,9 +218,10 @@ def step_counts(backend: str, problem, operation: str) -> dict:
     import numpy as np
 
     function = step_functions(problem)[operation]
-    model, precision = problem.model, problem.rt.precision
+    precision = problem.rt.precision
     pars = problem.pars
     if operation == "fit_step":
+        model = problem.model
         # What the optimizer hands the objective: a host (numpy) vector.
         pars = np.asarray(model.config.suggested_init(), dtype="float64" if precision == "64b" else "float32")
         if backend == "pytorch":
@@ -193,34 +230,38 @@ def step_counts(backend: str, problem, operation: str) -> dict:
     # Host<->device copies per call on an accelerator: the benchmarks keep pars and data on the
     # device; a fit's optimizer (scipy, on the host) sends pars and reads back the value and gradient.
     width = 8 if precision == "64b" else 4
-    npars = int(model.config.npars)
+    npars = describe(problem)["n_parameters"]
     copies, values = (2, npars + 1 + npars) if operation == "fit_step" else (0, 0)
     counts.update(host_transfers=copies, host_transfer_bytes=width * values)
     return counts
 
 
-def measure(backend: str, precision: str, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS) -> list[dict]:
+def describe(problem) -> dict:
+    """Bins, batch size and parameters of a problem (for an interpolator: its bins and systematics)."""
+    if isinstance(problem, InterpolatorStep):
+        return {"n_bins": problem.n_bins, "batch_size": 1, "n_parameters": problem.n_sys}
+    model = problem.model
+    return {
+        "n_bins": int(sum(model.config.channel_nbins.values())),
+        "batch_size": int(model.batch_size or 1),
+        "n_parameters": int(model.config.npars),
+    }
+
+
+def measure(backend: str, precision: str, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS,
+            interp_bins=INTERP_BINS) -> list[dict]:
     """The rows of one backend at one precision, in this process (see :func:`table` for the fresh ones)."""
     from .support import activate
 
     rt = activate(backend, "cpu", precision)
     rows = []
-    for label, kind, size, build in models(sizes, batches, likelihoods):
+    for label, kind, size, build in models(sizes, batches, likelihoods, interp_bins):
         try:
             problem = build(rt)
         except UserError as exc:  # a published likelihood whose files are absent here
             rows.append({"backend": backend, "precision": precision, "model": label, "kind": kind, "missing": str(exc)})
             continue
-        model = problem.model
-        common = {
-            "backend": backend,
-            "precision": precision,
-            "model": label,
-            "kind": kind,
-            "n_bins": int(sum(model.config.channel_nbins.values())),
-            "batch_size": int(model.batch_size or 1),
-            "n_parameters": int(model.config.npars),
-        }
+        common = {"backend": backend, "precision": precision, "model": label, "kind": kind, **describe(problem)}
         if size is not None:
             common["size"] = size
         for operation in step_functions(problem):
@@ -233,7 +274,7 @@ import json, warnings
 warnings.simplefilter("ignore")
 from pyhf_bench.costs import measure
 from pyhf_bench.costs import framework_versions
-rows = measure(BACKEND, PRECISION, SIZES, BATCHES, LIKELIHOODS)
+rows = measure(BACKEND, PRECISION, SIZES, BATCHES, LIKELIHOODS, INTERP)
 print("@@" + json.dumps({"versions": framework_versions(BACKEND), "rows": rows}))
 """
 
@@ -257,13 +298,14 @@ def framework_versions(backend: str) -> dict:
     return found
 
 
-def measure_in_subprocess(backend, precision, sizes, batches, likelihoods, timeout: float = 1800) -> dict:
+def measure_in_subprocess(backend, precision, sizes, batches, likelihoods, interp_bins=(), timeout: float = 1800) -> dict:
     code = (
         _WORKER.replace("BACKEND", repr(backend))
         .replace("PRECISION", repr(precision))
         .replace("SIZES", repr(tuple(sizes)))
         .replace("BATCHES", repr(tuple(batches)))
         .replace("LIKELIHOODS", repr(tuple(likelihoods)))
+        .replace("INTERP", repr(tuple(interp_bins)))
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
@@ -274,13 +316,14 @@ def measure_in_subprocess(backend, precision, sizes, batches, likelihoods, timeo
     raise RuntimeError(f"counting {backend}/{precision} failed (exit {proc.returncode}): {tail[0]}")
 
 
-def table(backends=BACKENDS, precisions=PRECISIONS, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS) -> dict:
+def table(backends=BACKENDS, precisions=PRECISIONS, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS,
+          interp_bins=INTERP_BINS) -> dict:
     """The whole cost table: every backend x precision counted in a fresh interpreter."""
     rows = []
     found: dict = {}
     for backend in backends:
         for precision in precisions:
-            part = measure_in_subprocess(backend, precision, sizes, batches, likelihoods)
+            part = measure_in_subprocess(backend, precision, sizes, batches, likelihoods, interp_bins)
             rows.extend(part["rows"])
             found.update(part["versions"])
     return {
@@ -296,6 +339,7 @@ def table(backends=BACKENDS, precisions=PRECISIONS, sizes=BIN_SIZES, batches=BAT
         "batches": list(batches),
         "batched_bins": BATCHED_BINS,
         "likelihoods": list(likelihoods),
+        "interpolators": {"codes": [str(c) for c in INTERP_CODES], "n_sys": INTERP_SYS, "bins": list(interp_bins)},
         "rows": rows,
     }
 
@@ -327,11 +371,13 @@ def _cmd(args) -> int:
     sizes = _ints(args.sizes) if args.sizes else BIN_SIZES
     batches = _ints(args.batches) if args.batches else BATCH_SIZES
     likelihoods = tuple(args.likelihood) if args.likelihood is not None else LIKELIHOODS
+    interp_bins = _ints(args.interpolator_bins) if args.interpolator_bins else INTERP_BINS
     out = Path(args.out) if args.out else None
     if out is not None and not out.parent.is_dir():
         raise UserError(f"{out.parent} does not exist; create it or choose another --out")
     try:
-        result = table(tuple(args.backend or BACKENDS), tuple(args.precision or PRECISIONS), sizes, batches, likelihoods)
+        result = table(tuple(args.backend or BACKENDS), tuple(args.precision or PRECISIONS), sizes, batches, likelihoods,
+                       interp_bins)
     except RuntimeError as exc:
         raise UserError(f"{exc}; run `python -c 'from pyhf_bench.costs import measure; measure(...)'` to see why") from None
     text = json.dumps(result, indent=1)
@@ -352,4 +398,5 @@ def add_parser(sub) -> None:
     p.add_argument("--sizes", help=f"synthetic bin counts, comma-separated (default: {','.join(map(str, BIN_SIZES))})")
     p.add_argument("--batches", help=f"batch sizes (default: {','.join(map(str, BATCH_SIZES))})")
     p.add_argument("--likelihood", action="append", help="published likelihood key, repeatable (default: the quick ones)")
+    p.add_argument("--interpolator-bins", help=f"bins of the interpolator rows (default: {','.join(map(str, INTERP_BINS))})")
     p.set_defaults(func=_cmd)
