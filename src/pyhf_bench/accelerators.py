@@ -41,9 +41,10 @@ from .files import atomic_file
 
 FORMAT = 1
 JITTED = ("value_and_grad", "fit_step")
-EAGER = ("logpdf", "batched_logpdf")
+EAGER = ("logpdf", "batched_logpdf", "interpolate_0", "interpolate_4p")
 #: Which axis each operation's crossover is read along.
-AXIS = {"logpdf": "bins", "value_and_grad": "bins", "fit_step": "bins", "batched_logpdf": "batch"}
+AXIS = {"logpdf": "bins", "value_and_grad": "bins", "fit_step": "bins", "batched_logpdf": "batch",
+        "interpolate_0": "interpolator", "interpolate_4p": "interpolator"}
 FIGURE_FORMATS = ("png", "svg")
 
 
@@ -173,7 +174,7 @@ def device_seconds(row: dict, device: dict, host: dict) -> dict:
         host_side = dispatches * host["eager_dispatch"]
         device_side = dispatches * device["launch_latency"] + work
         seconds = max(host_side, device_side) + transfers
-    return {"seconds": seconds, "work_seconds": work, "bound": _bound(seconds, work, transfers)}
+    return {"seconds": seconds, "work_seconds": work, "bound": _bound(seconds, work, transfers, flops / peak)}
 
 
 def cpu_seconds(row: dict, cpu: dict) -> dict:
@@ -186,13 +187,17 @@ def cpu_seconds(row: dict, cpu: dict) -> dict:
     else:
         work = max(compute, row["unfused_bytes_accessed"] / cpu["bandwidth"])
         seconds = row["eager_dispatches"] * cpu["eager_dispatch"] + work
-    return {"seconds": seconds, "work_seconds": work, "bound": _bound(seconds, work, 0.0)}
+    return {"seconds": seconds, "work_seconds": work, "bound": _bound(seconds, work, 0.0, compute)}
 
 
-def _bound(seconds: float, work: float, transfers: float) -> str:
-    """What dominates a prediction: 'work' (flops/bytes), 'transfers' or 'latency' (launch and dispatch)."""
+def _bound(seconds: float, work: float, transfers: float, compute: float) -> str:
+    """What dominates a prediction: 'bandwidth' or 'compute' (the roofline's larger term), 'transfers'
+    or 'latency' (launches and dispatches)."""
     parts = {"work": work, "transfers": transfers, "latency": max(seconds - work - transfers, 0.0)}
-    return max(parts, key=parts.get)
+    bound = max(parts, key=parts.get)
+    if bound == "work":
+        return "compute" if compute >= work else "bandwidth"
+    return bound
 
 
 #: The device "beats" the CPU where it is predicted at least this much faster: a model of
@@ -240,7 +245,7 @@ def predict(costs: dict, cpu: dict, specs: dict | None = None) -> dict:
         rows.append(out)
     summary = []
     for name in specs:
-        for operation in ("logpdf", "value_and_grad", "fit_step", "batched_logpdf"):
+        for operation in AXIS:
             for precision in ("64b", "32b"):
                 along = [r for r in rows if r["operation"] == operation and r["precision"] == precision
                          and r["kind"] == AXIS[operation] and "size" in r]
@@ -307,11 +312,11 @@ _TIMER = r"""
 import json, time, warnings
 warnings.simplefilter("ignore")
 from pyhf_bench.accelerators import time_steps
-print("@@" + json.dumps(time_steps(DEVICE, PRECISION, SIZES, BATCHES, LIKELIHOODS, BUDGET)))
+print("@@" + json.dumps(time_steps(DEVICE, PRECISION, SIZES, BATCHES, LIKELIHOODS, INTERP, BUDGET)))
 """
 
 
-def time_steps(device: str, precision: str, sizes, batches, likelihoods, budget: float) -> dict:
+def time_steps(device: str, precision: str, sizes, batches, likelihoods, interp_bins, budget: float) -> dict:
     """Seconds per call of each step, JAX on *device*, for the models of the cost table (in this process).
 
     The steps are the cost table's (:func:`pyhf_bench.costs.step_functions`),
@@ -333,7 +338,7 @@ def time_steps(device: str, precision: str, sizes, batches, likelihoods, budget:
     except Skip as exc:
         return {"device": device, "precision": precision, "skipped": str(exc), "rows": []}
     rows, left_out = [], []
-    for label, kind, size, build in models_of(sizes, batches, likelihoods):
+    for label, kind, size, build in models_of(sizes, batches, likelihoods, interp_bins):
         if time.monotonic() - start > budget:
             left_out.append(label)
             continue
@@ -381,11 +386,13 @@ def measure(device: str, predictions: dict, spec: str, precisions=("64b", "32b")
     sizes = sorted({r["size"] for r in rows if r["kind"] == "bins" and (max_bins is None or r["size"] <= max_bins)})
     batches = sorted({r["size"] for r in rows if r["kind"] == "batch"})
     likelihoods = sorted({r["model"] for r in rows if r["kind"] == "likelihood"})
+    interp_bins = sorted({r["size"] for r in rows if r["kind"] == "interpolator"})
     measured, notes = [], []
     for precision in precisions:
         code = (_TIMER.replace("DEVICE", repr(device)).replace("PRECISION", repr(precision))
                 .replace("SIZES", repr(tuple(sizes))).replace("BATCHES", repr(tuple(batches)))
-                .replace("LIKELIHOODS", repr(tuple(likelihoods))).replace("BUDGET", repr(budget / len(precisions))))
+                .replace("LIKELIHOODS", repr(tuple(likelihoods))).replace("INTERP", repr(tuple(interp_bins)))
+                .replace("BUDGET", repr(budget / len(precisions))))
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         try:
             proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
@@ -458,15 +465,17 @@ def _save(plt, fig, out: Path, stem: str) -> list[Path]:
     return paths
 
 
-PANELS = (("logpdf", "bins"), ("value_and_grad", "bins"), ("fit_step", "bins"), ("batched_logpdf", "batch"))
-XLABEL = {"bins": "model size (bins)", "batch": f"batch size (parameter points per call, {100}-bin model)"}
+PANELS = (("logpdf", "bins"), ("value_and_grad", "bins"), ("fit_step", "bins"), ("batched_logpdf", "batch"),
+          ("interpolate_4p", "interpolator"))
+XLABEL = {"bins": "model size (bins)", "batch": "batch (points per call, 100-bin model)",
+          "interpolator": "bins (10 systematics)"}
 
 
 def plot_costs(costs: dict, out: Path) -> list[Path]:
     """Work vs size, log-log: flops, bytes and kernels of each JAX step, per precision."""
     plt = _pyplot()
     metrics = (("flops", "flops"), ("bytes_accessed", "bytes accessed"), ("kernels", "kernels (optimised HLO)"))
-    fig, axes = plt.subplots(len(metrics), len(PANELS), figsize=(15, 9), squeeze=False)
+    fig, axes = plt.subplots(len(metrics), len(PANELS), figsize=(18, 9), squeeze=False)
     for col, (operation, axis) in enumerate(PANELS):
         for row_i, (metric, label) in enumerate(metrics):
             ax = axes[row_i][col]
@@ -476,7 +485,7 @@ def plot_costs(costs: dict, out: Path) -> list[Path]:
                 if pts:
                     ax.plot(*zip(*pts), style, label=f"jax {precision}", ms=4)
             ax.set_xscale("log")
-            ax.set_yscale("log")
+            ax.set_yscale("linear" if metric == "kernels" else "log")
             if row_i == 0:
                 ax.set_title(operation)
             if row_i == len(metrics) - 1:
@@ -492,8 +501,10 @@ def plot_predictions(predictions: dict, out: Path, measured: list[dict] | None =
     """Predicted seconds per call vs size, log-log (lines), one panel per step; measured points where given."""
     plt = _pyplot()
     devices = ["cpu", *predictions["inputs"]["devices"]]
-    colors = dict(zip(devices, ("#444444", "#3b75af", "#86b4d8", "#c0504d", "#e6a04d")))
-    fig, axes = plt.subplots(2, len(PANELS), figsize=(15, 7), squeeze=False)
+    palette = {"cpu": "#444444", "h100-sxm": "#3b75af", "h100-sxm-graphs": "#3b75af", "h100-pcie": "#86b4d8",
+               "tpu-v5e": "#c0504d", "tpu-v5p": "#e6a04d"}
+    colors = {name: palette.get(name, "#7f7f7f") for name in devices}
+    fig, axes = plt.subplots(2, len(PANELS), figsize=(18, 7), squeeze=False)
     for col, (operation, axis) in enumerate(PANELS):
         for row_i, precision in enumerate(("64b", "32b")):
             ax = axes[row_i][col]
@@ -501,8 +512,8 @@ def plot_predictions(predictions: dict, out: Path, measured: list[dict] | None =
                             and r["kind"] == axis), key=lambda r: r["size"])
             for name in devices:
                 if along:
-                    ax.plot([r["size"] for r in along], [r[name]["seconds"] for r in along], "-", color=colors[name],
-                            label=f"{name} (predicted)", lw=1.4)
+                    ax.plot([r["size"] for r in along], [r[name]["seconds"] for r in along],
+                            ":" if name.endswith("-graphs") else "-", color=colors[name], label=f"{name} (predicted)", lw=1.4)
             for merged in measured or []:
                 pts = sorted((r["size"], r["measured_seconds"]) for r in merged["rows"] if r["operation"] == operation
                              and r["precision"] == precision and r["kind"] == axis and r.get("measured_seconds"))
