@@ -7,7 +7,7 @@
 # Then on the GPU machine, from the repo root (carry .whl, .gpu-data and .pyhf-history):
 #   OUT=/some/dir tools/gpu-validation.sh
 # Everything lands in $OUT: env.json, gpu-check.json, accelerator-measured-gpu.json (measured beside
-# predicted, docs/accelerators.md), gpu-tests.log, asv-results.tar.gz, run.log.
+# predicted, docs/accelerators.md), zigzag-gpu.json (pyhf #301), gpu-tests.log, asv-results.tar.gz, run.log.
 # Budget: about 8 minutes (the device tool allows 10 per command).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,8 +60,11 @@ case "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 esac
 pyhf_bench accelerators measure --device gpu --spec "$spec" --max-bins 10000 --budget 150 \
     --out "$OUT/accelerator-measured-gpu.json" || true
+# pyhf #301: the interpolators swept three times over bins around multiples of 128 (~1 min).
+pyhf_bench accelerators zigzag --device gpu --precision 32b --repeats 3 --out "$OUT/zigzag-gpu.json" || true
 mkdir -p "$OUT/accelerator-plots"
-pyhf_bench accelerators plot --measured "$OUT/accelerator-measured-gpu.json" --out "$OUT/accelerator-plots" \
+pyhf_bench accelerators plot --measured "$OUT/accelerator-measured-gpu.json" --zigzag "$OUT/zigzag-gpu.json" \
+    --out "$OUT/accelerator-plots" \
     || echo "no plots here (matplotlib missing?): run the plot command on the files after fetching them"
 $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -25 | tee "$OUT/gpu-tests.log" || true
 

@@ -155,6 +155,11 @@ def roofline(flops: float, bytes_: float, peak: float, bandwidth: float) -> floa
     return max(flops / peak, bytes_ / bandwidth)
 
 
+def eager_dispatch(row: dict, host: dict) -> float:
+    """The host's cost per eager primitive of *row*'s step: calibrated where known, else the micro-benchmark."""
+    return host.get("calibration", {}).get("eager_dispatch", {}).get(row["operation"], host["eager_dispatch"])
+
+
 def device_seconds(row: dict, device: dict, host: dict) -> dict:
     """Predicted seconds of one cost-table row (jax counts) on *device*, with its parts."""
     precision = row["precision"]
@@ -165,13 +170,16 @@ def device_seconds(row: dict, device: dict, host: dict) -> dict:
     transfers = row["host_transfers"] * device["transfer_latency"] + row["host_transfer_bytes"] / device["host_link_bandwidth"]
     if row["operation"] in JITTED:
         work = roofline(flops, row["bytes_accessed"], peak, bandwidth)
-        launches = row["kernels"] if device.get("kernel_launches", True) else 1
-        latency = host["jit_call"] + launches * device["launch_latency"]
+        if device.get("kernel_launches", True):
+            launches = row["kernels"] * device["launch_latency"]
+        else:  # one program: one launch, and each kernel still takes its minimum time in it
+            launches = device["launch_latency"] + row["kernels"] * device.get("kernel_in_program_latency", 0.0)
+        latency = host["jit_call"] + launches
         seconds = latency + work + transfers
     else:
         work = roofline(flops, row["unfused_bytes_accessed"], peak, bandwidth)
         dispatches = row["eager_dispatches"]
-        host_side = dispatches * host["eager_dispatch"]
+        host_side = dispatches * eager_dispatch(row, host)
         device_side = dispatches * device["launch_latency"] + work
         seconds = max(host_side, device_side) + transfers
     return {"seconds": seconds, "work_seconds": work, "bound": _bound(seconds, work, transfers, flops / peak)}
@@ -183,10 +191,10 @@ def cpu_seconds(row: dict, cpu: dict) -> dict:
     compute = row["flops"] / cpu["peak_flops"][precision] + row["transcendentals"] / cpu["exp_per_second"][precision]
     if row["operation"] in JITTED:
         work = max(compute, row["bytes_accessed"] / cpu["bandwidth"])
-        seconds = cpu["jit_call"] + work
+        seconds = cpu["jit_call"] + row["kernels"] * cpu.get("calibration", {}).get("cpu_kernel", 0.0) + work
     else:
         work = max(compute, row["unfused_bytes_accessed"] / cpu["bandwidth"])
-        seconds = row["eager_dispatches"] * cpu["eager_dispatch"] + work
+        seconds = row["eager_dispatches"] * eager_dispatch(row, cpu) + work
     return {"seconds": seconds, "work_seconds": work, "bound": _bound(seconds, work, 0.0, compute)}
 
 
@@ -228,15 +236,22 @@ def crossover(points: list[tuple[float, float, float]], margin: float = MARGIN) 
     return {"size": None, "status": status}
 
 
-def predict(costs: dict, cpu: dict, specs: dict | None = None) -> dict:
-    """Predictions for every JAX row of the cost table on this CPU and on every device of *specs*."""
+def predict(costs: dict, cpu: dict, specs: dict | None = None, calibration: dict | None = None) -> dict:
+    """Predictions for every JAX row of the cost table on this CPU and on every device of *specs*.
+
+    *calibration* (:func:`calibrate`): host costs fitted to this CPU's measured times; without it the
+    micro-benchmarks of ``cpu-figures`` stand for them.
+    """
     specs = device_specs() if specs is None else specs
-    figures = cpu["figures"]
+    figures = dict(cpu["figures"])
+    if calibration is not None:
+        figures["calibration"] = calibration
     rows = []
     for row in costs["rows"]:
         if row.get("backend") != "jax" or "operation" not in row:
             continue
-        key = {k: row[k] for k in ("operation", "precision", "model", "kind", "n_bins", "batch_size", "n_parameters")}
+        key = {k: row[k] for k in ("operation", "precision", "model", "kind", "n_bins", "batch_size", "n_parameters",
+                                   "kernels", "eager_dispatches")}
         if "size" in row:
             key["size"] = row["size"]
         out = {**key, "cpu": cpu_seconds(row, figures)}
@@ -285,12 +300,15 @@ def predict(costs: dict, cpu: dict, specs: dict | None = None) -> dict:
             "roofline": "max(flops / peak_flops, bytes / bandwidth)",
             "jitted_device": "jit_call + kernels * launch_latency + roofline + transfers",
             "eager_device": "max(dispatches * eager_dispatch, dispatches * launch_latency + roofline(unfused bytes)) + transfers",
-            "jitted_cpu": "jit_call + max(flops / peak_flops + transcendentals / exp_per_second, bytes / bandwidth)",
+            "jitted_cpu": "jit_call + kernels * cpu_kernel + max(flops / peak_flops + transcendentals / exp_per_second, bytes / bandwidth)",
+            "eager_dispatch": "per operation, fitted to this CPU's measured times at the smallest sizes (calibration); else one jnp.add",
             "eager_cpu": "dispatches * eager_dispatch + max(flops / peak_flops + transcendentals / exp_per_second, unfused bytes / bandwidth)",
             "transfers": "host_transfers * transfer_latency + host_transfer_bytes / host_link_bandwidth",
-            "tpu": "one launch per jitted step (kernel_launches false); 64b flops x f64_emulation_factor",
+            "one_program": "devices with kernel_launches false (a TPU; an H100 replaying a CUDA graph): kernels * launch_latency "
+                           "becomes launch_latency + kernels * kernel_in_program_latency",
+            "tpu": "64b flops x f64_emulation_factor",
         },
-        "inputs": {"cpu": cpu, "devices": specs, "costs_versions": costs.get("versions", {})},
+        "inputs": {"cpu": cpu, "devices": specs, "calibration": calibration, "costs_versions": costs.get("versions", {})},
         "margin": MARGIN,
         "rows": rows,
         "summary": summary,
@@ -304,6 +322,64 @@ def check_predictions(predictions: dict) -> None:
     for key in ("rows", "summary", "inputs"):
         if key not in predictions:
             raise UserError(f"the predictions file lacks {key!r}; regenerate it with `pyhf-bench accelerators predict`")
+
+
+# --------------------------------------------------------------------------- calibration on this CPU
+
+
+def calibrate(measured: dict, costs: dict, cpu: dict, smallest: int = 2) -> dict:
+    """Host costs fitted to this CPU's measured times (a ``measure --device cpu`` file), at small sizes.
+
+    The micro-benchmarks of ``cpu-figures`` (one ``jnp.add``, one tiny jitted
+    call) understate what pyhf's steps pay per primitive: its eager
+    primitives are einsums, wheres and conversions with their own Python.
+    Where the work is negligible (the *smallest* sizes of each axis, and the
+    published likelihoods), a step's time is its latency alone:
+
+    * ``eager_dispatch[op]``: measured seconds / eager dispatches, median per
+      operation (both precisions) -- the host's cost per primitive, which a
+      device's host pays too;
+    * ``cpu_kernel``: (measured - jit_call) / kernels of the jitted steps,
+      median -- what XLA:CPU spends per kernel beyond the work (the CPU's
+      counterpart of a launch).
+
+    The sizes above the smallest are left for the check: there the model's
+    work terms, not the fit, meet the measurements.
+    """
+    from statistics import median
+
+    rows = [r for r in measured["rows"] if r.get("measured_seconds")]
+    if measured.get("device") != "cpu" or not rows:
+        raise UserError("calibration needs a `pyhf-bench accelerators measure --device cpu` file with measured rows")
+    by_axis: dict = {}
+    for r in rows:
+        if "size" in r:
+            by_axis.setdefault((r["operation"], r["kind"]), set()).add(r["size"])
+    small = {key: sorted(sizes)[:smallest] for key, sizes in by_axis.items()}
+    used = [r for r in rows if r["kind"] == "likelihood" or r.get("size") in small.get((r["operation"], r["kind"]), ())]
+    counts = {(r["operation"], r["precision"], r["model"]): r for r in costs["rows"]
+              if r.get("backend") == "jax" and "operation" in r}
+    jit_call = cpu["figures"]["jit_call"]
+    eager: dict = {}
+    kernel = []
+    for r in used:
+        c = counts.get((r["operation"], r["precision"], r["model"]))
+        if c is None:
+            continue
+        if r["operation"] in JITTED:
+            kernel.append((r["measured_seconds"] - jit_call) / c["kernels"])
+        else:
+            eager.setdefault(r["operation"], []).append(r["measured_seconds"] / c["eager_dispatches"])
+    if not kernel or not eager:
+        raise UserError("the cost table has none of the measured steps; measure with predictions made from it")
+    return {
+        "format": FORMAT,
+        "about": "Host costs fitted to this CPU's measured step times at the smallest sizes (pyhf-bench accelerators calibrate).",
+        "eager_dispatch": {op: median(values) for op, values in sorted(eager.items())},
+        "cpu_kernel": max(median(kernel), 0.0),
+        "rows_used": len(used),
+        "smallest_sizes_used": smallest,
+    }
 
 
 # --------------------------------------------------------------------------- measuring on a device
@@ -415,6 +491,8 @@ def measure(device: str, predictions: dict, spec: str, precisions=("64b", "32b")
 def merge(predictions: dict, measured: list[dict], device: str, spec: str, notes: list[str] | None = None) -> dict:
     """The predictions of *spec* with the measured seconds beside them (ratio measured / predicted)."""
     index = {(m["operation"], m["precision"], m["model"]): m["seconds"] for m in measured}
+    # Variants of the same device (h100-sxm-graphs for h100-sxm: the other end of the bracket).
+    variants = [name for name in predictions["inputs"]["devices"] if name.startswith(f"{spec}-")]
     rows = []
     for row in predictions["rows"]:
         predicted = row[spec]["seconds"]
@@ -424,6 +502,8 @@ def merge(predictions: dict, measured: list[dict], device: str, spec: str, notes
             out["size"] = row["size"]
         out.update(predicted_seconds=predicted, cpu_predicted_seconds=row["cpu"]["seconds"], measured_seconds=got,
                    ratio=None if got is None else got / predicted)
+        if variants:
+            out["variants_predicted_seconds"] = {name: row[name]["seconds"] for name in variants}
         rows.append(out)
     done = [r for r in rows if r["ratio"] is not None]
     ratios = sorted(r["ratio"] for r in done)
@@ -436,7 +516,67 @@ def merge(predictions: dict, measured: list[dict], device: str, spec: str, notes
         "predicted": len(rows),
         "median_ratio": ratios[len(ratios) // 2] if ratios else None,
         "notes": notes or [],
+        "calibrated": predictions["inputs"].get("calibration") is not None,
         "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------- the #301 zig-zag
+
+_REPEATS = r"""
+import json, warnings
+warnings.simplefilter("ignore")
+from pyhf_bench.accelerators import time_steps
+runs = [time_steps(DEVICE, PRECISION, (), (), (), BINS, 1e9) for _ in range(REPEATS)]
+print("@@" + json.dumps(runs))
+"""
+
+
+def zigzag(device: str, precision: str, bins, repeats: int = 3, timeout: float = 900.0) -> dict:
+    """The interpolators (pyhf #301) timed *repeats* times over *bins*: is the shape over size reproducible?
+
+    For each code, the signs of the differences between neighbouring sizes
+    are compared between runs: a zig-zag made by the sizes repeats its signs,
+    one made by the machine does not.
+    """
+    code = (_REPEATS.replace("DEVICE", repr(device)).replace("PRECISION", repr(precision))
+            .replace("BINS", repr(tuple(bins))).replace("REPEATS", str(int(repeats))))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+    runs = next((json.loads(line[2:]) for line in proc.stdout.splitlines() if line.startswith("@@")), None)
+    if runs is None:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise UserError(f"timing the interpolators on {device} failed (exit {proc.returncode}): {tail[0]}; "
+                        "run `pyhf-bench gpu-check` to see whether the device works")
+    if any(run.get("skipped") for run in runs):
+        raise UserError(f"jax cannot use {device} here: {runs[0]['skipped']}")
+    series: dict = {}
+    for run in runs:
+        for row in run["rows"]:
+            series.setdefault(row["operation"], {}).setdefault(row["size"], []).append(row["seconds"])
+    codes = {}
+    for operation, by_size in sorted(series.items()):
+        sizes = sorted(by_size)
+        signs = [[(by_size[b][i] > by_size[a][i]) - (by_size[b][i] < by_size[a][i]) for a, b in zip(sizes, sizes[1:])]
+                 for i in range(repeats)]
+        agree = sum(1 for k in range(len(sizes) - 1) if len({run[k] for run in signs}) == 1)
+        spread = [max(v) / min(v) for v in by_size.values()]
+        codes[operation] = {
+            "sizes": sizes,
+            "seconds": [by_size[n] for n in sizes],
+            "neighbour_steps": len(sizes) - 1,
+            "neighbour_steps_same_sign_in_every_run": agree,
+            "median_max_over_min_per_size": sorted(spread)[len(spread) // 2],
+        }
+    return {
+        "format": FORMAT,
+        "about": ("pyhf's interpolators (10 systematics) timed repeatedly over bins (pyhf-bench accelerators zigzag, "
+                  "pyhf #301): seconds per call per run; a shape over size that the sizes make repeats its "
+                  "neighbour-to-neighbour signs in every run."),
+        "device": device,
+        "precision": precision,
+        "repeats": repeats,
+        "operations": codes,
     }
 
 
@@ -533,6 +673,24 @@ def plot_predictions(predictions: dict, out: Path, measured: list[dict] | None =
     return _save(plt, fig, out, stem)
 
 
+def plot_zigzag(result: dict, out: Path, stem: str = "zigzag") -> list[Path]:
+    """Seconds per call over bins, one line per run, one panel per interpolator code."""
+    plt = _pyplot()
+    operations = result["operations"]
+    fig, axes = plt.subplots(1, len(operations), figsize=(5.5 * len(operations), 3.6), squeeze=False)
+    for ax, (operation, r) in zip(axes[0], operations.items()):
+        for i in range(result["repeats"]):
+            ax.plot(r["sizes"], [s[i] for s in r["seconds"]], "-o", ms=3, lw=1, label=f"run {i + 1}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("bins (10 systematics)")
+        ax.set_ylabel("seconds per call (eager)")
+        ax.set_title(f"{operation}, {result['precision']}, {result['device']}: "
+                     f"{r['neighbour_steps_same_sign_in_every_run']}/{r['neighbour_steps']} steps repeat")
+        ax.legend(fontsize=7)
+    return _save(plt, fig, out, stem)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -551,7 +709,12 @@ def _cmd_predict(args) -> int:
     cpu = _read_json(args.cpu_figures, "CPU figures", f"pyhf-bench accelerators cpu-figures --out {args.cpu_figures}")
     if "figures" not in cpu:
         raise UserError(f"{args.cpu_figures} holds no 'figures'; regenerate it with `pyhf-bench accelerators cpu-figures`")
-    result = predict(costs, cpu)
+    calibration = None
+    if args.calibration:
+        calibration = _read_json(args.calibration, "calibration", "pyhf-bench accelerators calibrate")
+        if "eager_dispatch" not in calibration:
+            raise UserError(f"{args.calibration} is not a calibration; write it with `pyhf-bench accelerators calibrate`")
+    result = predict(costs, cpu, calibration=calibration)
     _write_json(Path(args.out), result)
     print(f"{len(result['rows'])} rows, {len(result['summary'])} summaries -> {args.out}")
     return 0
@@ -573,6 +736,44 @@ def _cmd_measure(args) -> int:
     return 0
 
 
+def _cmd_calibrate(args) -> int:
+    from .costs import load_table
+
+    measured = _read_json(args.measured, "CPU measurement", "pyhf-bench accelerators measure --device cpu")
+    cpu = _read_json(args.cpu_figures, "CPU figures", "pyhf-bench accelerators cpu-figures")
+    result = calibrate(measured, load_table(args.costs), cpu, args.smallest)
+    _write_json(Path(args.out), result)
+    print(json.dumps({k: result[k] for k in ("eager_dispatch", "cpu_kernel", "rows_used")}, indent=1))
+    return 0
+
+
+def _cmd_merge(args) -> int:
+    """Measured times of an earlier ``measure`` beside newer predictions (e.g. after calibrating)."""
+    predictions = _read_json(args.predictions, "predictions", "pyhf-bench accelerators predict")
+    check_predictions(predictions)
+    old = _read_json(args.measured, "measured times", "pyhf-bench accelerators measure")
+    measured = [{k: r[k] for k in ("operation", "precision", "model")} | {"seconds": r["measured_seconds"]}
+                for r in old.get("rows", []) if r.get("measured_seconds")]
+    if not measured:
+        raise UserError(f"{args.measured} holds no measured times; write it with `pyhf-bench accelerators measure`")
+    result = merge(predictions, measured, old["device"], old["spec"], old.get("notes"))
+    _write_json(Path(args.out), result)
+    print(f"{result['measured']} measured beside {result['predicted']} predictions; median measured/predicted "
+          f"{result['median_ratio']}")
+    return 0
+
+
+def _cmd_zigzag(args) -> int:
+    from .costs import INTERP_BINS
+
+    result = zigzag(args.device, args.precision, INTERP_BINS, args.repeats)
+    _write_json(Path(args.out), result)
+    for operation, r in result["operations"].items():
+        print(f"{operation}: {r['neighbour_steps_same_sign_in_every_run']} of {r['neighbour_steps']} neighbour steps "
+              f"repeat their sign in all {result['repeats']} runs; median max/min per size {r['median_max_over_min_per_size']:.2f}")
+    return 0
+
+
 def _cmd_plot(args) -> int:
     from .costs import load_table
 
@@ -584,6 +785,9 @@ def _cmd_plot(args) -> int:
     check_predictions(predictions)
     measured = [_read_json(m, "measured times", "pyhf-bench accelerators measure") for m in args.measured or ()]
     paths += plot_predictions(predictions, out, measured)
+    for path in args.zigzag or ():
+        result = _read_json(path, "interpolator repeats", "pyhf-bench accelerators zigzag")
+        paths += plot_zigzag(result, out, f"zigzag-{result['device']}")
     for path in paths:
         print(path)
     return 0
@@ -596,7 +800,9 @@ def _cmd_docs(args) -> int:
     predictions = _read_json(args.predictions, "predictions", "pyhf-bench accelerators predict")
     check_predictions(predictions)
     measured = [(m, _read_json(m, "measured times", "pyhf-bench accelerators measure")) for m in args.measured or ()]
-    text = render(load_table(args.costs), predictions, measured, args)
+    zigzags = [_read_json(z, "interpolator repeats", "pyhf-bench accelerators zigzag") for z in args.zigzag or ()]
+    uncalibrated = _read_json(args.uncalibrated, "measured times", "pyhf-bench accelerators merge") if args.uncalibrated else None
+    text = render(load_table(args.costs), predictions, measured, args, zigzags, uncalibrated)
     out = Path(args.out)
     if not out.parent.is_dir():
         raise UserError(f"{out.parent} does not exist; create it or choose another --out")
@@ -615,8 +821,21 @@ def add_parser(sub) -> None:
     a = actions.add_parser("predict", help="predicted seconds per step on this CPU and each device, from the cost table")
     a.add_argument("--costs", default="docs/costs-cpu.json")
     a.add_argument("--cpu-figures", default="docs/cpu-figures-epyc-2core.json")
+    a.add_argument("--calibration", help="host costs fitted to this CPU's times (`accelerators calibrate`)")
     a.add_argument("--out", default="docs/accelerator-predictions.json")
     a.set_defaults(func=_cmd_predict)
+    a = actions.add_parser("calibrate", help="fit the host's per-primitive and per-kernel costs to a CPU measurement")
+    a.add_argument("--measured", default="docs/accelerator-measured-cpu.json")
+    a.add_argument("--costs", default="docs/costs-cpu.json")
+    a.add_argument("--cpu-figures", default="docs/cpu-figures-epyc-2core.json")
+    a.add_argument("--smallest", type=int, default=2, help="how many of each axis' smallest sizes to fit on")
+    a.add_argument("--out", default="docs/cpu-calibration-epyc-2core.json")
+    a.set_defaults(func=_cmd_calibrate)
+    a = actions.add_parser("merge", help="an earlier measurement's times beside (newer) predictions")
+    a.add_argument("--measured", required=True)
+    a.add_argument("--predictions", default="docs/accelerator-predictions.json")
+    a.add_argument("--out", required=True)
+    a.set_defaults(func=_cmd_merge)
     a = actions.add_parser("measure", help="time the predicted steps (JAX) on a device; write them beside the predictions")
     a.add_argument("--device", default="gpu", choices=("cpu", "gpu", "tpu"))
     a.add_argument("--spec", help="the predicted device to compare with (default: cpu for --device cpu)")
@@ -626,16 +845,25 @@ def add_parser(sub) -> None:
     a.add_argument("--budget", type=float, default=400.0, help="seconds after which no new model is started")
     a.add_argument("--out", required=True)
     a.set_defaults(func=_cmd_measure)
+    a = actions.add_parser("zigzag", help="time the interpolators repeatedly over bins (pyhf #301): does the shape repeat?")
+    a.add_argument("--device", default="cpu", choices=("cpu", "gpu", "tpu"))
+    a.add_argument("--precision", default="32b", choices=("64b", "32b"))
+    a.add_argument("--repeats", type=int, default=3)
+    a.add_argument("--out", required=True)
+    a.set_defaults(func=_cmd_zigzag)
     a = actions.add_parser("plot", help="work vs size and predicted (lines) vs measured (points) times, PNG + SVG")
     a.add_argument("--costs", default="docs/costs-cpu.json")
     a.add_argument("--predictions", default="docs/accelerator-predictions.json")
     a.add_argument("--measured", action="append", help="a file of `accelerators measure`, repeatable")
+    a.add_argument("--zigzag", action="append", help="a file of `accelerators zigzag`, repeatable")
     a.add_argument("--out", default="docs/accelerators")
     a.set_defaults(func=_cmd_plot)
     a = actions.add_parser("docs", help="write docs/accelerators.md from the committed JSON")
     a.add_argument("--costs", default="docs/costs-cpu.json")
     a.add_argument("--predictions", default="docs/accelerator-predictions.json")
     a.add_argument("--measured", action="append", help="a file of `accelerators measure`, repeatable")
+    a.add_argument("--zigzag", action="append", help="a file of `accelerators zigzag`, repeatable")
+    a.add_argument("--uncalibrated", help="a CPU measurement beside the uncalibrated predictions (`accelerators merge`)")
     a.add_argument("--figures", default="accelerators", help="the plots' folder, relative to the page")
     a.add_argument("--out", default="docs/accelerators.md")
     a.set_defaults(func=_cmd_docs)
