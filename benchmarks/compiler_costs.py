@@ -2,15 +2,18 @@
 
 Timings change with the machine; these do not: flops, transcendentals and
 bytes accessed from XLA's ``cost_analysis()``, kernels of the optimised HLO,
-primitives an eager call dispatches, and PyTorch's matrix-product flops and
-calls into torch (see :mod:`pyhf_bench.costs`).  A pyhf commit that changes
-them changed the work itself; the dashboard shows it without a device.  On a
-GPU or TPU, JAX's counts are that device compiler's (its fusions differ from
-the CPU's).  Heavy imports happen in ``setup`` via ``activate``.
+and the primitives an eager call dispatches (see :mod:`pyhf_bench.costs`).  A
+pyhf commit that changes them changed the work itself; the dashboard shows it
+without a device.  On a GPU or TPU, JAX's counts are that device compiler's
+(its fusions differ from the CPU's).  PyTorch's counts (FlopCounterMode's
+matrix-product flops, calls into torch) are in ``pyhf-bench costs`` only: the
+suite keeps every method reachable with numpy and jax (tests/test_asv.py).
+Heavy imports happen in ``setup`` via ``activate``.
 """
 
-from pyhf_bench.costs import BATCHED_BINS, LIKELIHOODS
+from pyhf_bench.costs import BATCHED_BINS
 from pyhf_bench.inference import Problem
+from pyhf_bench.likelihoods import all_keys, quick_keys
 from pyhf_bench.support import DEVICES, PRECISIONS, BackendBenchmark, Skip
 from pyhf_bench.synthetic import make_spec
 
@@ -70,20 +73,6 @@ class _XlaCounts:
     track_eager_dispatches.unit = "dispatches"
 
 
-class _TorchCounts:
-    """The ``track_`` methods for PyTorch's counts."""
-
-    def track_matmul_flops(self, *params):
-        return self.value("matmul_flops")
-
-    track_matmul_flops.unit = "flops"
-
-    def track_torch_calls(self, *params):
-        return self.value("torch_calls")
-
-    track_torch_calls.unit = "calls"
-
-
 class _Synthetic(_CostBenchmark):
     params = [list(DEVICES), list(PRECISIONS), list(OPERATIONS), list(COST_SIZES)]
     param_names = ["device", "precision", "operation", "n_bins"]
@@ -108,9 +97,10 @@ class _Batched(_CostBenchmark):
 
 
 class _Published(_CostBenchmark):
-    params = [list(LIKELIHOODS), list(DEVICES), list(PRECISIONS), list(OPERATIONS)]
+    # Every registered region, as published_likelihoods; quick: the registry's quick regions (and yours).
+    params = [all_keys(), list(DEVICES), list(PRECISIONS), list(OPERATIONS)]
     param_names = ["likelihood", "device", "precision", "operation"]
-    quick = {"likelihood": ("sbottom/RegionA",), "device": ("cpu",), "precision": ("64b",), "operation": ("value_and_grad",)}
+    quick = {"likelihood": quick_keys(), "device": ("cpu",), "precision": ("64b",), "operation": ("value_and_grad",)}
 
     def setup(self, likelihood, device, precision, operation):
         from pyhf_bench import UserError
@@ -134,16 +124,4 @@ class BatchedXla(_XlaCounts, _Batched):
 
 
 class PublishedXla(_XlaCounts, _Published):
-    """JAX/XLA counts of each step on the quick published likelihoods."""
-
-
-class SyntheticTorch(_TorchCounts, _Synthetic):
-    """PyTorch counts of logpdf, value-and-grad and a fit step on the synthetic models."""
-
-    backend = "pytorch"
-
-
-class BatchedTorch(_TorchCounts, _Batched):
-    """PyTorch counts of the batched logpdf of the 100-bin model."""
-
-    backend = "pytorch"
+    """JAX/XLA counts of each step on the published likelihoods (and yours)."""

@@ -274,7 +274,9 @@ def render(costs: dict, predictions: dict, measured: list[tuple[str, dict]], arg
         "`einsum` calls) and the calls into torch per step (`TorchFunctionMode`; a gradient's backward "
         "kernels are not among them). The HLO is the CPU compiler's: a GPU's XLA fuses by other rules, so "
         "its kernel count is what the device run measures. The counts depend only on shapes: two runs give "
-        "the same table (`tests/test_costs.py`).")
+        "the same table (`tests/test_costs.py`). The asv suite tracks the JAX counts as `track_` benchmarks "
+        "(`benchmarks/compiler_costs.py`: flops, transcendentals, bytes, kernels, dispatches), so the "
+        "dashboard shows when a pyhf commit changes the work itself.")
     add("")
     add(f"![work vs size]({figures_dir}/costs.svg)")
     add("")
