@@ -15,14 +15,20 @@ device figures from ``accelerators.json``, this CPU's from ``cpu-figures``)::
         runs on the host: pars go to the device and the value and gradient come back every step)
 
 ``jit_call`` and ``eager_dispatch`` are the host's costs of one jitted call
-and of one eagerly dispatched primitive, measured here for JAX; a device's
-host pays them too.  A TPU runs a jitted step as one program: its kernels
-cost no launch each.  On a TPU, 64b is emulated: the flops are multiplied by
-the device's ``f64_emulation_factor`` (the bytes are the 64b bytes).
+and of one eagerly dispatched primitive; a device's host pays them too.
+``cpu-figures`` measures them with micro-benchmarks; ``calibrate`` fits
+``eager_dispatch`` (per step) and XLA:CPU's per-kernel cost to this CPU's
+measured step times at the smallest sizes, where the work is negligible.  A
+TPU runs a jitted step as one program (as does a GPU replaying a CUDA graph):
+one launch, plus a minimum time per kernel.  On a TPU, 64b is emulated: the
+flops are multiplied by the device's ``f64_emulation_factor`` (the bytes are
+the 64b bytes).
 
 Subcommands: ``cpu-figures`` (measure this CPU), ``predict`` (predictions
 from the cost table), ``measure`` (time the same steps on a device and write
-the times beside the predictions), ``plot`` and ``docs`` (the page).
+the times beside the predictions), ``calibrate`` and ``merge`` (fit the host
+costs; put earlier times beside newer predictions), ``zigzag`` (pyhf #301:
+the interpolators swept repeatedly), ``plot`` and ``docs`` (the page).
 """
 
 from __future__ import annotations

@@ -293,13 +293,14 @@ def render(costs: dict, predictions: dict, measured: list[tuple[str, dict]], arg
     add("For one call of one step (all times in seconds):")
     add("")
     add("```")
-    for key in ("roofline", "jitted_device", "eager_device", "jitted_cpu", "eager_cpu", "transfers", "tpu"):
-        add(f"{key:14s} = {model[key]}")
+    for key, text in model.items():
+        add(f"{key:14s} = {text}")
     add("```")
     add("")
     add("A jitted step is one executable: the host pays one call, the device one launch per kernel (a TPU runs "
         "the whole step as one program; on a GPU, XLA's command buffers replay fusions as CUDA graphs, so "
-        "`h100-sxm-graphs` charges one launch per step: the two H100 rows bracket the truth). An eager step dispatches each primitive from Python: on a device the "
+        "`h100-sxm-graphs` charges one launch per step plus a minimum time per kernel: the two H100 rows "
+        "bracket the truth; on a device the roofline's flops include the transcendentals). An eager step dispatches each primitive from Python: on a device the "
         "host's dispatching and the device's kernels overlap, so the slower of the two sets the pace; on the "
         "CPU they add. A fit's optimizer (scipy) works on host vectors: every step copies the parameters to the "
         "device and the value and gradient back.")

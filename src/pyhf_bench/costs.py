@@ -117,10 +117,6 @@ def models(sizes, batches, likelihoods, interp_bins=()):
     from .inference import Problem
     from .synthetic import make_spec
 
-    for code in INTERP_CODES if interp_bins else ():
-        for n in interp_bins:
-            yield (f"interp{code}:{INTERP_SYS}x{n}", "interpolator", n,
-                   lambda rt, code=code, n=n: interpolator_step(rt, code, INTERP_SYS, n))
 
     for n in sizes:
         yield f"synthetic:{n}", "bins", n, lambda rt, n=n: Problem.from_spec(rt, make_spec(n))
@@ -133,6 +129,11 @@ def models(sizes, batches, likelihoods, interp_bins=()):
         )
     for key in likelihoods:
         yield key, "likelihood", None, lambda rt, key=key: _likelihood_problem(rt, key)
+    # Last: a device run's time budget goes to the models first (`accelerators zigzag` sweeps these).
+    for code in INTERP_CODES if interp_bins else ():
+        for n in interp_bins:
+            yield (f"interp{code}:{INTERP_SYS}x{n}", "interpolator", n,
+                   lambda rt, code=code, n=n: interpolator_step(rt, code, INTERP_SYS, n))
 
 
 def _likelihood_problem(rt, key):
