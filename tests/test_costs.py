@@ -25,6 +25,7 @@ from pyhf_bench.accelerators import (
     measure,
     merge,
     predict,
+    zigzag,
 )
 from pyhf_bench.costs import hlo_kernels, measure_in_subprocess
 
@@ -276,6 +277,16 @@ def test_cost_benchmarks_import_nothing_heavy_and_skip_outside_the_tier(root):
     assert heavy == []
     assert "full tier only" in outcome
     assert seconds < 5, "a tier skip must not build or compile anything"
+
+
+def test_zigzag_sweeps_the_interpolators_eager_and_jitted():
+    result = zigzag("cpu", "32b", (10, 128, 129), repeats=2)
+    assert result["repeats"] == 2 and result["device"] == "cpu"
+    assert set(result["operations"]) == {"interpolate_0", "interpolate_0_jit", "interpolate_4p", "interpolate_4p_jit"}
+    for r in result["operations"].values():
+        assert r["sizes"] == [10, 128, 129] and r["neighbour_steps"] == 2
+        assert all(len(times) == 2 and min(times) > 0 for times in r["seconds"])
+        assert 0 <= r["neighbour_steps_same_sign_in_every_run"] <= 2 and r["median_max_over_min_per_size"] >= 1
 
 
 def test_predict_command_reports_missing_costs_as_one_line(tmp_path):
