@@ -81,6 +81,16 @@ def _cost_section(costs) -> list[str]:
                 _si(t64["matmul_flops"]) if t64 else "—", str(t64["torch_calls"]) if t64 else "—",
             ])
         out += [f"### {operation}: {OPERATION_TEXT[operation]}", ""]
+        if operation == "fit_step":
+            rows = _rows(costs, "jax", "fit_step")
+            grads = [_find(costs, "jax", "value_and_grad", r["precision"], r["model"]) for r in rows]
+            same = all(g is not None and (r["flops"], r["kernels"]) == (g["flops"], g["kernels"]) for r, g in zip(rows, grads))
+            big = max(rows, key=lambda r: r["host_transfer_bytes"]) if rows else None
+            if rows:
+                out += [("The same XLA program as `value_and_grad` (equal flops and kernels at every size)"
+                         if same else "Not always the same XLA program as `value_and_grad`")
+                        + f", plus {rows[0]['host_transfers']} host↔device copies per call (up to "
+                        f"{_si(big['host_transfer_bytes'], 'B')}, {big['model']} at {big['precision']}).", ""]
         out += _table(["model", "parameters", "flops", "transc.", "bytes 64b", "bytes 32b", "unfused bytes 64b",
                        "kernels", "fusions", "eager dispatches", "torch matmul flops", "torch calls"], body)
         out.append("")
@@ -162,11 +172,11 @@ def render(costs: dict, predictions: dict, measured: list[tuple[str, dict]], arg
     add("")
     add("```")
     for command in (
-        "pyhf-bench costs --out docs/costs-cpu.json                      # the work (~5 min here)",
+        "pyhf-bench costs --out docs/costs-cpu.json                      # the work (minutes)",
         "pyhf-bench accelerators cpu-figures --out docs/cpu-figures-epyc-2core.json",
         "pyhf-bench accelerators predict --out /tmp/uncalibrated.json    # micro-benchmark host costs",
         "pyhf-bench accelerators measure --device cpu --spec cpu --predictions /tmp/uncalibrated.json \\",
-        "    --max-bins 10000 --out docs/accelerator-measured-cpu-uncalibrated.json   # ~5 min",
+        "    --max-bins 10000 --out docs/accelerator-measured-cpu-uncalibrated.json",
         "pyhf-bench accelerators calibrate --measured docs/accelerator-measured-cpu-uncalibrated.json",
         "pyhf-bench accelerators predict --calibration docs/cpu-calibration-epyc-2core.json",
         "pyhf-bench accelerators merge --measured docs/accelerator-measured-cpu-uncalibrated.json \\",
