@@ -311,3 +311,13 @@ def test_committed_predictions_match_the_committed_inputs(root):
     assert stored["inputs"]["devices"] == device_specs(), "accelerators.json changed: rerun `pyhf-bench accelerators predict`"
     assert stored["inputs"]["cpu"] == json.loads((root / "docs" / "cpu-figures-epyc-2core.json").read_text())
     assert stored["inputs"]["calibration"] == json.loads((root / "docs" / "cpu-calibration-epyc-2core.json").read_text())
+
+
+def test_the_docs_page_is_what_the_command_writes_from_the_committed_data(root, tmp_path):
+    out = tmp_path / "accelerators.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyhf_bench.cli", "accelerators", "docs", "--measured", "docs/accelerator-measured-cpu.json",
+         "--zigzag", "docs/zigzag-cpu-epyc-2core.json", "--uncalibrated", "docs/accelerator-measured-cpu-uncalibrated.json",
+         "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == (root / "docs" / "accelerators.md").read_text(), "regenerate docs/accelerators.md"
