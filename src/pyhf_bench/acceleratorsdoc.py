@@ -265,6 +265,16 @@ def render(costs: dict, predictions: dict, measured: list[tuple[str, dict]], arg
             ": whether a GPU speeds up one fit at all is the first thing the device run settles. Many "
             "independent fits (toys, scans, signal grids) batched into one model (`batch_size`) are where a "
             "device's bandwidth pays for certain.")
+    tl = _find(costs, "pytorch", "logpdf", "64b", "synthetic:100")
+    tg = _find(costs, "pytorch", "value_and_grad", "64b", "synthetic:100")
+    if tl and tg:
+        add(f"* **PyTorch** is eager throughout: its `logpdf` is {tl['torch_calls']} calls into torch at every size "
+            f"and its gradient {tg['torch_calls']} plus the backward pass; some calls (views, attribute reads) "
+            "launch nothing, most launch a kernel: at one launch per call on a GPU the floor is "
+            f"{_si(tl['torch_calls'] * devices[h]['launch_latency'], 's')} per `logpdf` at "
+            f"{_si(devices[h]['launch_latency'], 's')} a launch (against {_si(fig['torch_dispatch'], 's')} per "
+            "call on this CPU's host for a bare `torch.add`). The model's predictions are JAX's; PyTorch's device "
+            "run times the same steps through the asv benchmarks.")
     add("* **64b:** on an H100 float64 costs what its bytes cost (up to 2× float32 where bandwidth-bound, "
         "nothing where latency-bound). A TPU has no float64 hardware: see below before asking for TPU time "
         "for 64b fits.")
