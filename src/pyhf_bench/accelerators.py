@@ -815,7 +815,7 @@ def _cmd_docs(args) -> int:
     measured = [(m, _read_json(m, "measured times", "pyhf-bench accelerators measure")) for m in args.measured or ()]
     zigzags = [_read_json(z, "interpolator repeats", "pyhf-bench accelerators zigzag") for z in args.zigzag or ()]
     uncalibrated = _read_json(args.uncalibrated, "measured times", "pyhf-bench accelerators merge") if args.uncalibrated else None
-    text = render(load_table(args.costs), predictions, measured, args, zigzags, uncalibrated)
+    text = render(load_table(args.costs), predictions, measured, args, zigzags, uncalibrated, crossover)
     out = Path(args.out)
     if not out.parent.is_dir():
         raise UserError(f"{out.parent} does not exist; create it or choose another --out")
