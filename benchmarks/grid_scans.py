@@ -62,6 +62,8 @@ def _split_grid(grid: str) -> tuple[str, str, str | None]:
 class _GridBenchmark(BackendBenchmark):
     params = [GRIDS, list(BACKENDS), list(DEVICES), list(PRECISIONS), WORKERS]
     param_names = ["grid", "backend", "device", "precision", "workers"]
+    # Beyond pyhf: not in the era environments, so `pyhf-bench run` leaves these out there.
+    requires = ("dask", "distributed")
     quick = {
         "grid": (QUICK_GRID,),
         "backend": ("numpy", "jax"),

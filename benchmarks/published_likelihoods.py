@@ -189,6 +189,9 @@ class ToyHypotest(_PublishedBenchmark):
     needs_signal = True
     repeat = (1, 3, 60.0)
     timeout = 7200
+    # Pinned to the hash before setup's skip was narrowed to the one documented TypeError:
+    # the timed call is unchanged, so its history stays on one line.
+    version = "647986c05233c7c120a5948b0ecb39c5e3ca632f3bbc109d0e8f67d2e2f14a98"
 
     def setup(self, cache, likelihood, backend, device, precision, ntoys):
         self.setup_likelihood(cache, likelihood, backend, device, precision, ntoys=ntoys)
@@ -200,8 +203,10 @@ class ToyHypotest(_PublishedBenchmark):
                     f"toy hypotest of {likelihood}")
         except TypeError as exc:
             # pyhf 0.7.6's toy calculator calls percentile(..., interpolation=...),
-            # a keyword numpy 2 (and recent jax) removed: an incompatibility of this
-            # pyhf with this environment, not a benchmark failure.
+            # a keyword numpy 2 (and recent jax) removed: a documented unsupported pair of
+            # this pyhf and this environment. Any other TypeError is a failure.
+            if "interpolation" not in str(exc):
+                raise
             raise Skip(f"toy-based hypotest of pyhf {self.rt.pyhf_version} fails in this environment: {exc}") from None
         seed_everything(self.rt)
 

@@ -28,6 +28,8 @@ QUICK_EVAL_BACKENDS = ("cpu",)
 
 
 class _RootSynthetic:
+    # Beyond pyhf: ROOT from PyPI, not in the era environments (`pyhf-bench run` leaves these out there).
+    requires = ("root", "uproot")
     params = [list(EVAL_BACKENDS), list(SIZES)]
     param_names = ["eval_backend", "n_bins"]
     quick = {"eval_backend": QUICK_EVAL_BACKENDS, "n_bins": (100,)}
@@ -91,6 +93,7 @@ class SyntheticHypotest(_RootSyntheticFit):
 
 
 class _RootPublished:
+    requires = ("root", "uproot")  # as _RootSynthetic
     params = [LIKELIHOODS, list(EVAL_BACKENDS)]
     param_names = ["likelihood", "eval_backend"]
     quick = {"likelihood": QUICK, "eval_backend": QUICK_EVAL_BACKENDS}

@@ -137,3 +137,33 @@ print("@@" + json.dumps(out))
     assert result["numpy"] == "ran"
     for backend in ("tensorflow", "pytorch"):
         assert result[backend].startswith(f"skip: pyhf {pyhf.__version__} cannot use the {backend} backend here")
+
+
+def test_a_backend_that_is_there_but_raises_is_a_failure_not_a_skip(tmp_path):
+    """A pyhf whose numpy backend is present but broken: activate raises the error (asv: failed), never Skip."""
+    import pyhf
+
+    copy = tmp_path / "pyhf"
+    shutil.copytree(Path(pyhf.__file__).parent, copy)
+    backend_file = copy / "tensor" / "numpy_backend.py"
+    backend_file.write_text(backend_file.read_text() + (
+        "\n\ndef _broken(self, *args, **kwargs):\n    raise RuntimeError('injected breakage')\n\n\n"
+        "numpy_backend.astensor = _broken\n"
+    ))
+    result = run_python(
+        r"""
+import json, pyhf
+from pyhf_bench import support
+try:
+    support.activate("numpy")
+    out = "ran"
+except support.Skip as exc:
+    out = "skip: " + str(exc)
+except RuntimeError as exc:
+    out = "failed: " + str(exc)
+print("@@" + json.dumps([pyhf.__file__, out]))
+""",
+        env={"PYTHONPATH": str(tmp_path)},
+    )
+    assert result[0].startswith(str(tmp_path))
+    assert result[1] == "failed: injected breakage"

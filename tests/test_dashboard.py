@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,65 @@ def test_dashboard_draws_a_graph(served_dashboard, tmp_path):
     image = matplotlib.image.imread(png)
     # A rendered page is not one flat colour: the graph frame, axes and points differ from the background.
     assert image.shape[:2] == (900, 1280) and image.reshape(-1, image.shape[-1]).std(axis=0).max() > 0.05
+
+
+@pytest.fixture(scope="module")
+def committed_dashboard(tmp_path_factory):
+    """`pyhf-bench publish` of the committed results/ (as the Pages workflow runs it), served over HTTP."""
+    import json
+
+    from asv import util
+
+    from pyhf_bench import history
+
+    from .conftest import ROOT
+
+    work = tmp_path_factory.mktemp("pages")
+    repo = work / "pyhf-history"
+    history.build_history(repo, log=None)  # the committed results are of the offline history's commits
+    conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)
+    conf.update(version=1, benchmark_dir=str(ROOT / "benchmarks"), results_dir=str(ROOT / "results"),
+                html_dir=str(work / "html"), env_dir=str(work / "env"))
+    config = work / "asv.conf.json"
+    config.write_text(json.dumps(conf))
+    proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "publish", "--config", str(config), "--repo",
+                           str(repo)], capture_output=True, text=True, timeout=900, cwd=work)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                              cwd=work / "html", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/index.html"
+        for _ in range(50):
+            try:
+                urllib.request.urlopen(url, timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield work / "html", url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_committed_results_publish_with_data_for_every_machine(committed_dashboard, tmp_path):
+    import glob
+    import json
+
+    from .conftest import ROOT
+
+    html, url = committed_dashboard
+    machines = sorted(p.parent.name for p in (ROOT / "results").glob("*/machine.json"))
+    assert machines
+    for machine in machines:
+        graphs = glob.glob(str(html / "graphs" / "**" / f"machine-{machine}" / "**" / f"{BENCHMARK}.json"),
+                           recursive=True)
+        points = [p for g in graphs for p in json.loads(Path(g).read_text()) if p[1] is not None]
+        assert points, f"no plotted point of {BENCHMARK} for machine {machine}"
+    assert (html / "regressions.json").is_file()
+    dom = _dom(f"{url}#{BENCHMARK}", tmp_path)
+    assert "failed to load" not in dom and '<canvas class="flot-base"' in dom
+    for machine in machines:
+        assert machine in dom  # the machine selector of the graph page
+    regressions = _dom(f"{url}#regressions", tmp_path / "r")
+    assert "regressions" in regressions.lower()

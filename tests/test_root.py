@@ -388,3 +388,360 @@ def test_root_fits_predicted_to_outrun_the_timeout_skip_with_the_prediction():
     assert result["reason"].startswith("PublishedHypotest of demo in ROOT (cpu backend) is predicted at ")
     assert f"5 fit(s) x {support.ROOT_CALLS_PER_PARAMETER_SQUARED['cpu']:g} x 20^2 NLL calls" in result["reason"]
     assert "would outrun this benchmark's 0 s timeout" in result["reason"]
+
+
+# --------------------------------------------------------------------------- verdicts that must fail, and say why
+
+#: code0 interpolation: the kink at alpha=0 of two_minima_workspace is what makes two minima.
+CODE0 = {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "code0"}}
+
+
+def two_minima_workspace() -> dict:
+    """Two bins; the histosys of bin 2 has both variations below nominal (35 and 37 on 40).
+
+    With code0 the background of bin 2 falls linearly on both sides of alpha=0, so
+    the NLL has a kink there and one minimum on each side.  Started at alpha=0,
+    ROOT's Migrad (central differences) and pyhf's SLSQP (forward differences)
+    step to different sides: in the best fit ROOT lands in the higher minimum,
+    in the fit at mu=1 pyhf does (measured: 2*dNLL 0.807 and 0.596).
+    """
+    return {
+        "channels": [{"name": "SR", "samples": [
+            {"name": "signal", "data": [5.0, 3.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "bkg", "data": [50.0, 40.0], "modifiers": [
+                {"name": "kink", "type": "histosys", "data": {"hi_data": [58.0, 35.0], "lo_data": [42.0, 37.0]}},
+            ]},
+        ]}],
+        "observations": [{"name": "SR", "data": [51.0, 28.0]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+def _compare_in_subprocess(workspace_expr: str, settings: dict | None, extra: str = "") -> dict:
+    code = (
+        "import json\n"
+        "from tests.test_root import *\n"
+        "from pyhf_bench import roobridge\n"
+        f"{extra}"
+        f"report = roobridge.compare({workspace_expr}, 'meas', {settings!r}, None, label='test')\n"
+        "print('@@' + json.dumps(report))\n"
+    )
+    return run_python(code, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}, timeout=300)
+
+
+@needs_root
+def test_two_minima_are_found_and_named_not_blamed_on_the_model():
+    report = _compare_in_subprocess("two_minima_workspace()", CODE0)
+    assert not report["passed"]
+    minima = {m["fit"]: m for m in report["minima"]}
+    best, cond = minima["best_fit"], minima["conditional"]
+    # The same function on both sides: each evaluates both points and sees the same gap.
+    for m in (best, cond):
+        assert m["different"] and m["same_function"]
+        assert abs(m["twice_nll_gap_pyhf"] - m["twice_nll_gap_root"]) < 1e-9
+        assert m["refit"]["reaches_lower_minimum"]
+    assert best["lower"] == "pyhf" and best["twice_nll_gap"] == pytest.approx(0.8073, abs=1e-3)
+    assert best["refit"]["side"] == "ROOT" and best["refit"]["minuit_status"] == 0
+    assert cond["lower"] == "ROOT" and cond["twice_nll_gap"] == pytest.approx(0.5958, abs=1e-3)
+    kinds = [c["kind"] for c in report["causes"]]
+    assert kinds[:2] == ["minima", "minima"] and "model" not in kinds and "disagreement" not in kinds
+    assert report["verdict"].startswith("FAILED: different minima found in the best fit (pyhf's is lower by 2*dNLL = 0.807")
+    # q_mu from the lower minima, each side with its own NLL: the two programs agree there.
+    lower = next(q for q in report["quantities"] if q["quantity"].startswith("q_mu at the lower minima"))
+    assert lower["passed"] and lower["pyhf"] == pytest.approx(2.1010, abs=1e-3)
+    # The rows read off those fits say so, pass or fail.
+    rows = {q["quantity"]: q for q in report["quantities"]}
+    assert any("different minima in the best fit" in note for note in rows["mu_hat"]["notes"])
+    assert rows["qtilde_mu_asimov"]["notes"] == [] and rows["qtilde_mu_asimov"]["passed"]
+
+
+@needs_root
+def test_one_minimum_gives_no_minima_finding():
+    report = _compare_in_subprocess("every_modifier_workspace()", None)
+    assert report["passed"], report["verdict"]
+    assert report["verdict"] == "passed" and report["causes"] == []
+    assert [m["fit"] for m in report["minima"]] == ["best_fit", "conditional", "asimov_generation", "asimov_free", "asimov_conditional"]
+    assert not any(m["different"] or m["degenerate"] for m in report["minima"]) and all(m["same_function"] for m in report["minima"])
+
+
+def kink_minimum_workspace() -> dict:
+    """One bin whose code0 histosys raises the background on both sides of alpha=0 (60 and 58 on 50), 45 observed.
+
+    The NLL in alpha is V-shaped with its minimum at the kink: ROOT's Asimov fit
+    at mu=1 ends there with Minuit2 status -1 (Migrad's quadratic model has no
+    valid minimum at a point where the function is not differentiable), while
+    every number still agrees with pyhf to < 5e-7.
+    """
+    return {
+        "channels": [{"name": "SR", "samples": [
+            {"name": "signal", "data": [5.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "bkg", "data": [50.0], "modifiers": [
+                {"name": "kink", "type": "histosys", "data": {"hi_data": [60.0], "lo_data": [58.0]}},
+            ]},
+        ]}],
+        "observations": [{"name": "SR", "data": [45.0]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+def _registry(tmp_path: Path, entries: dict[str, tuple[dict, dict | None]]) -> Path:
+    """A user registry (PYHF_BENCH_REGISTRY) with one workspace file per entry: name -> (workspace, modifier_settings)."""
+    likelihoods = {}
+    for name, (workspace, settings) in entries.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(workspace))
+        likelihoods[name] = {"directory": str(tmp_path), "workspace": f"{name}.json"}
+        if settings is not None:
+            likelihoods[name]["modifier_settings"] = settings
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"likelihoods": likelihoods}))
+    return registry
+
+
+def _cli_text(args: list[str], registry: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYHF_BENCH_REGISTRY=str(registry), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "roofit", *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+@needs_root
+def test_a_failed_root_asimov_fit_is_named_on_every_row_it_affects(tmp_path):
+    registry = _registry(tmp_path, {"kinkmin": (kink_minimum_workspace(), CODE0)})
+    proc = _cli_text(["kinkmin"], registry)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    rows = {line.split("  ")[0].strip(): line for line in lines[2:-1]}
+    reason = "ROOT's Asimov fit at mu=1: Minuit2 status -1 (no valid minimum: Migrad failed)"
+    for name in ("qtilde_mu_asimov", "CLs_obs", "CLs_exp(-2 sigma)", "CLs_exp(+2 sigma)"):
+        # The values agree, but a number read off a failed fit is not an agreement.
+        assert rows[name].endswith("UNRELIABLE: " + reason), rows[name]
+    for name in ("mu_hat", "q_mu = 2*dNLL(mu=1)", "2*dNLL(initial -> best fit)"):
+        assert rows[name].endswith("  ok"), rows[name]
+    assert lines[-1] == "FAILED: ROOT's Asimov fit at mu=1 ended with Minuit2 status -1 (no valid minimum: Migrad failed)"
+
+
+@needs_root
+def test_a_real_difference_beyond_a_tightened_tolerance_fails_and_names_the_quantities():
+    # Same model, same minima, every fit converged: pyhf and ROOT differ by their
+    # convergence only (q_mu by ~1e-7 relative), far beyond a 1e-13 tolerance.
+    report = run_python(
+        "import json\n"
+        "from tests.test_root import every_modifier_workspace\n"
+        "from pyhf_bench import roobridge\n"
+        "tight = roobridge.Tolerances(nll_diff_rel=1e-13, abs_floor=0.0)\n"
+        "report = roobridge.compare(every_modifier_workspace(), 'meas', None, None, tolerances=tight)\n"
+        "print('@@' + json.dumps(report))\n",
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    assert not report["passed"]
+    (cause,) = report["causes"]
+    assert cause["kind"] == "disagreement"
+    failed = [q["quantity"] for q in report["quantities"] if not q["passed"]]
+    assert "q_mu = 2*dNLL(mu=1)" in failed and "CLs_obs" not in failed
+    assert report["verdict"] == f"FAILED: pyhf and ROOT disagree beyond tolerance on {', '.join(failed)} (same model, same minima, every fit converged)"
+
+
+@needs_root
+def test_other_data_on_one_side_is_a_different_likelihood_not_a_minimiser_problem():
+    # ROOT gets one more event in bin 1 of SR: the model check (which evaluates both models on one
+    # dataset) passes, but at the fitted points the two NLLs differ, and the verdict says so.
+    report = run_python(
+        "import copy, json\n"
+        "from tests.test_root import every_modifier_workspace\n"
+        "from pyhf_bench import roobridge\n"
+        "ws = every_modifier_workspace()\n"
+        "other = copy.deepcopy(ws)\n"
+        "other['observations'][0]['data'][0] += 1.0\n"
+        "report = roobridge.compare(ws, 'meas', None, None, root_spec=other)\n"
+        "print('@@' + json.dumps(report))\n",
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    assert not report["passed"]
+    kinds = {c["kind"] for c in report["causes"]}
+    assert "model" in kinds and "minima" not in kinds
+    assert "the models are not the same there" in report["verdict"]
+    failed = {q["quantity"] for q in report["quantities"] if not q["passed"]}
+    assert {"2*dNLL(initial -> best fit)", "mu_hat", "CLs_obs"} <= failed
+
+
+@needs_root
+def test_exit_status_finding_is_1_and_cannot_run_is_2(tmp_path):
+    registry = _registry(tmp_path, {
+        "twominima": (two_minima_workspace(), CODE0),
+        "unmappable": (two_minima_workspace(), {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "code2"}}),
+    })
+    finding = _cli_text(["twominima"], registry)
+    assert finding.returncode == 1, finding.stderr[-3000:]
+    assert finding.stdout.strip().splitlines()[-1].startswith("FAILED: different minima found in the best fit (pyhf's is lower by 2*dNLL = 0.807")
+    cannot = _cli_text(["unmappable"], registry)
+    assert cannot.returncode == 2 and cannot.stdout == ""
+    (line,) = cannot.stderr.strip().splitlines()[-1:]
+    assert line.startswith("pyhf-bench: error: histosys interpolation 'code2' has no ROOT HistFactory equivalent")
+    assert "Traceback" not in cannot.stderr
+
+
+def test_interpolation_sources_say_which_default_applied():
+    assert roobridge.interpolation_sources(None) == {
+        "normsys": "pyhf.Model's default: no modifier_settings given",
+        "histosys": "pyhf.Model's default: no modifier_settings given",
+    }
+    assert roobridge.interpolation_sources({"normsys": {"interpcode": "code1"}}) == {
+        "normsys": "set by modifier_settings",
+        "histosys": "pyhf's histosys default: modifier_settings omit histosys",
+    }
+
+
+@needs_root
+def test_the_output_says_which_interpolation_codes_were_used(tmp_path):
+    registry = _registry(tmp_path, {"nosettings": (every_modifier_workspace(), None)})
+    proc = _cli_text(["nosettings"], registry)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[1] == (
+        "interpolation: normsys pyhf code4 = ROOT code 5 (pyhf.Model's default: no modifier_settings given); "
+        "histosys pyhf code4p = ROOT code 4 (pyhf.Model's default: no modifier_settings given)"
+    )
+    assert lines[-1] == "passed"
+
+
+def stat_error_workspace(second_sample_stat_error: bool = False) -> dict:
+    """Two bins; the background carries a staterror of 30% and 25% (optionally a second sample does too)."""
+    other = {"name": "other", "data": [5.0, 4.0], "modifiers": []}
+    if second_sample_stat_error:
+        other["modifiers"].append({"name": "staterror_SR", "type": "staterror", "data": [2.0, 1.5]})
+    return {
+        "channels": [{"name": "SR", "samples": [
+            {"name": "signal", "data": [6.0, 4.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "bkg", "data": [20.0, 12.0], "modifiers": [{"name": "staterror_SR", "type": "staterror", "data": [6.0, 3.0]}]},
+            other,
+        ]}],
+        "observations": [{"name": "SR", "data": [24.0, 14.0]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+def write_stat_error_xml(directory: Path, workspace: dict, config: str | None) -> Path:
+    """pyhf's writexml output of *workspace* with the SR channel's StatErrorConfig replaced by *config* (None: removed)."""
+    top = roobridge.export_xml(workspace, directory)
+    channel = directory / "config" / "FitConfig_SR.xml"
+    text = channel.read_text()
+    start = text.index("<StatErrorConfig")
+    end = text.index("/>", start) + 2
+    channel.write_text(text[:start] + (config or "") + text[end:])
+    return top
+
+
+@needs_uproot
+def test_stat_error_configs_are_read_from_the_xml(tmp_path):
+    workspace = stat_error_workspace()
+    poisson = write_stat_error_xml(tmp_path / "p", workspace, '<StatErrorConfig RelErrorThreshold="0.1" ConstraintType="Poisson"/>')
+    assert roobridge.read_stat_error_configs(poisson) == {"SR": ("Poisson", 0.1)}
+    # No StatErrorConfig: hist2workspace uses HistFactory's default, not pyhf's Gaussian.
+    default = write_stat_error_xml(tmp_path / "d", workspace, None)
+    assert roobridge.read_stat_error_configs(default) == {"SR": ("Poisson", 0.05)}
+    # Honoured on the pyhf side: Poisson -> a shapesys, pruned bins (rel error < threshold) -> uncertainty 0.
+    plan = roobridge.plan_histfactory(workspace, "meas", None, {"SR": ("Poisson", 0.26)})
+    (bkg,) = [s for s in roobridge.pyhf_spec(workspace, plan)["channels"][0]["samples"] if s["name"] == "bkg"]
+    assert bkg["modifiers"] == [{"name": "staterror_SR", "type": "shapesys", "data": [6.0, 0.0]}]
+    with pytest.raises(UserError, match=r"has Poisson stat errors .* on 2 samples \(bkg, other\).*set <StatErrorConfig ConstraintType=\"Gaussian\"") as caught:
+        roobridge.plan_histfactory(stat_error_workspace(True), "meas", None, {"SR": ("Poisson", 0.0)})
+    assert "\n" not in str(caught.value)
+    with pytest.raises(UserError, match="ConstraintType='LogNormal'; HistFactory's stat errors are Gaussian or Poisson"):
+        roobridge.plan_histfactory(workspace, "meas", None, {"SR": ("LogNormal", 0.0)})
+
+
+@needs_root
+@needs_uproot
+def test_poisson_stat_errors_in_xml_are_honoured_on_both_sides(tmp_path):
+    """The XML says Poisson: pyhf and ROOT both build Poisson constraints, agree, and differ from the Gaussian reading."""
+    workspace = stat_error_workspace()
+    gaussian = write_stat_error_xml(tmp_path / "g", workspace, '<StatErrorConfig RelErrorThreshold="0.0" ConstraintType="Gaussian"/>')
+    poisson = write_stat_error_xml(tmp_path / "p", workspace, '<StatErrorConfig RelErrorThreshold="0.0" ConstraintType="Poisson"/>')
+    pruned = write_stat_error_xml(tmp_path / "t", workspace, '<StatErrorConfig RelErrorThreshold="0.26" ConstraintType="Poisson"/>')
+    result = run_python(
+        "import json\n"
+        "from pyhf_bench import roobridge\n"
+        "out = {}\n"
+        f"for name, top in (('gaussian', {str(gaussian)!r}), ('poisson', {str(poisson)!r}), ('pruned', {str(pruned)!r})):\n"
+        "    spec = roobridge.import_xml(top)\n"
+        "    out[name] = roobridge.compare(spec, 'meas', None, None, stat_errors=roobridge.read_stat_error_configs(top))\n"
+        "print('@@' + json.dumps(out))\n",
+        env={"OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    cls = {}
+    for name, report in result.items():
+        assert report["passed"], (name, report["verdict"])
+        assert report["model_check"]["worst_relative_mismatch_of_nll_differences"] < 1e-9
+        cls[name] = next(q["pyhf"] for q in report["quantities"] if q["quantity"] == "CLs_obs")
+    assert result["poisson"]["stat_errors"]["SR"]["constraint"] == "Poisson"
+    assert result["poisson"]["stat_errors"]["SR"]["rel_error_threshold"] == 0.0
+    # Measured: CLs_obs 0.20079 (Gaussian) vs 0.18800 (Poisson): the constraint type is not a detail.
+    assert cls["gaussian"] == pytest.approx(0.20079, abs=2e-4) and cls["poisson"] == pytest.approx(0.18800, abs=2e-4)
+    assert cls["pruned"] != pytest.approx(cls["poisson"], rel=1e-3)
+
+
+@needs_root
+@needs_uproot
+def test_roofit_on_a_poisson_xml_says_so_and_refuses_what_pyhf_cannot_express(tmp_path):
+    poisson = '<StatErrorConfig RelErrorThreshold="0.0" ConstraintType="Poisson"/>'
+    write_stat_error_xml(tmp_path / "one", stat_error_workspace(), poisson)
+    write_stat_error_xml(tmp_path / "two", stat_error_workspace(True), poisson)
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"likelihoods": {
+        name: {"directory": str(tmp_path / name), "xml": "FitConfig.xml", "rootdir": "."} for name in ("one", "two")
+    }}))
+    ok = _cli_text(["one"], registry)
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
+    assert "stat errors: SR Poisson, RelErrorThreshold 0 (the XML: its StatErrorConfig, or HistFactory's default without one)" in ok.stdout.splitlines()
+    refused = _cli_text(["two"], registry)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    line = refused.stderr.strip().splitlines()[-1]
+    assert line.startswith("pyhf-bench: error: channel 'SR' has Poisson stat errors (its XML's StatErrorConfig, or HistFactory's default without one) on 2 samples")
+
+
+def test_every_nonzero_minuit_status_is_said_on_its_rows_and_only_failures_fail():
+    tol = roobridge.Tolerances()
+    entries = [
+        roobridge._entry("mu_hat", 0.5, 0.5, "abs", tol, ("best_fit",)),
+        roobridge._entry("qtilde_mu_asimov", 0.7, 0.7, "nll", tol, ("asimov_generation", "asimov_free", "asimov_conditional")),
+    ]
+    status = {"best_fit": 1, "conditional": 0, "asimov_generation": 0, "asimov_free": 3, "asimov_conditional": 0}
+    causes = roobridge.verdict_causes(entries, [], status)
+    assert causes == [{"kind": "minuit", "fit": "asimov_free", "text": "ROOT's Asimov best fit ended with Minuit2 status 3 (EDM above the requested maximum)"}]
+    assert entries[0]["notes"] == [] and entries[0]["remarks"] == ["ROOT's best fit: Minuit2 status 1 (covariance matrix forced positive definite)"]
+    assert entries[1]["notes"] == ["ROOT's Asimov best fit: Minuit2 status 3 (EDM above the requested maximum)"]
+
+
+def degenerate_minima_workspace() -> dict:
+    """One bin whose code0 histosys has equal variations below nominal (40 and 40 on 50), 48 observed.
+
+    The background is 50 - 10|alpha|: alpha = +a and -a give the same NLL, a
+    minimum on each side with the same value.  pyhf steps to +a, ROOT to -a.
+    """
+    return {
+        "channels": [{"name": "SR", "samples": [
+            {"name": "signal", "data": [5.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "bkg", "data": [50.0], "modifiers": [
+                {"name": "kink", "type": "histosys", "data": {"hi_data": [40.0], "lo_data": [40.0]}},
+            ]},
+        ]}],
+        "observations": [{"name": "SR", "data": [48.0]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+@needs_root
+def test_equal_minima_at_different_points_are_named_degenerate_not_a_disagreement():
+    report = _compare_in_subprocess("degenerate_minima_workspace()", CODE0)
+    assert not report["passed"]
+    best = next(m for m in report["minima"] if m["fit"] == "best_fit")
+    assert best["degenerate"] and not best["different"] and abs(best["twice_nll_gap_pyhf"]) < 1e-6
+    point = best["largest_point_difference"]
+    assert point["parameter"] == "kink" and point["pyhf"] == pytest.approx(-point["ROOT"], abs=1e-3) and abs(point["pyhf"]) > 0.1
+    kinds = [c["kind"] for c in report["causes"]]
+    assert kinds[0] == "minima" and "disagreement" not in kinds and "model" not in kinds
+    assert report["verdict"].startswith("FAILED: the best fit ended at different points with the same NLL")
+    nuisance = next(q for q in report["quantities"] if q["quantity"].startswith("nuisance parameter"))
+    assert not nuisance["passed"] and nuisance["notes"] == ["degenerate minimum in the best fit"]

@@ -1,7 +1,17 @@
 """The ``pyhf-bench`` command line.
 
-Every subcommand reports bad input as a single ``pyhf-bench: error: ...`` line
-and exit status 2; tracebacks are kept for real bugs.
+Exit status, the same for every subcommand (decided in :mod:`pyhf_bench.verdict`,
+described in ``docs/exit-codes.md``):
+
+* 0: ok (every checked result within tolerance);
+* 1: a finding: a ``WRONG: <quantity> = <value>, reference <ref> (<kind>): <cause>``
+  line (a result off its reference, a fit at a bound or not converged, a
+  degenerate CLs band, a regression, a failed comparison);
+* 2: cannot run: bad input or infrastructure, as one line
+  ``pyhf-bench: error: <problem>; <fix>``;
+* 130: interrupted (Ctrl-C), one line.
+
+Tracebacks are kept for real bugs.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ def _build_parser() -> argparse.ArgumentParser:
     history.add_parser(sub)
     envinfo.add_parser(sub)
     runner.add_parser(sub)
+    runner.add_publish_parser(sub)
     selection.add_parser(sub)
     likelihoods.add_parser(sub)
     gpucheck.add_parser(sub)
@@ -69,9 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        # One line, naming the problem and the fix.
-        print(f"pyhf-bench: error: {exc}", file=sys.stderr)
+        # One line, naming the problem and the fix (messages that quote a library may hold newlines).
+        print(f"pyhf-bench: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Files are written atomically, so an interrupt leaves no half-written result behind.
+        print(f"pyhf-bench: interrupted: `{args.command}` stopped by Ctrl-C; nothing half-written was kept", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -57,13 +57,17 @@ def default_cache() -> Path:
     return root / "pyhf-bench" / "npm"
 
 
+def npm_available() -> bool:
+    return shutil.which("npm") is not None
+
+
 def _npm_pack(spec: str, cache: Path) -> Path:
     """The npm tarball of *spec* (package@version), fetched once with ``npm pack`` into *cache*."""
     name, version = spec.rsplit("@", 1)
     tarball = cache / f"{name}-{version}.tgz"
     if tarball.is_file():
         return tarball
-    if shutil.which("npm") is None:
+    if not npm_available():
         raise UserError("npm is not installed; install Node.js/npm (apt-get install npm) to vendor the dashboard's libraries")
     cache.mkdir(parents=True, exist_ok=True)
     staging = cache / f".staging-{os.getpid()}"

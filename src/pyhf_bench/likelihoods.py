@@ -122,7 +122,15 @@ def _read_registry_file(path: Path) -> dict:
     return data
 
 
-_REGION_KEYS = {"workspace", "xml", "rootdir", "patches", "patchset", "default_patch", "reference", "measurement"}
+_REGION_KEYS = {"workspace", "xml", "rootdir", "patches", "patchset", "default_patch", "reference", "measurement",
+                "independent_references", "hypotest", "tolerance"}
+#: What a reference's "kind" says about where its numbers come from (shown beside every comparison).
+REFERENCE_KINDS = {
+    "self-snapshot": "this suite's own numpy output, stored by `pyhf-bench references --update`: catches change, not error",
+    "root": "ROOT's HistFactory and Minuit2 on the same model (`pyhf-bench roofit`): an independent implementation",
+    "published": "the analysis' published value (HEPData)",
+    "analytic": "a closed-form result",
+}
 
 
 def _entry(name: str, raw: dict, origin: Path, user: bool) -> Entry:
@@ -250,13 +258,22 @@ def has_signal(e: Entry, region: str) -> bool:
 # --------------------------------------------------------------------------- reading files
 
 
-def _decompress(raw: bytes, where: str) -> bytes:
+def _refetch(e: Entry | None) -> str:
+    """How to replace a damaged file of *e*: fetch it again by name, or (your own likelihood) restore it."""
+    if e is None:
+        return "the download is damaged: run the same `pyhf-bench fetch` again"
+    if e.user:
+        return f"replace it with an intact copy (your own likelihood {e.name!r}; `pyhf-bench fetch` cannot restore it)"
+    return f"delete it and run `pyhf-bench fetch {e.name}`"
+
+
+def _decompress(raw: bytes, where: str, e: Entry | None = None) -> bytes:
     if raw[:2] != b"\x1f\x8b":
         return raw
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as exc:
-        raise UserError(f"{where} is a damaged or truncated gzip file ({exc}); delete it and run `pyhf-bench fetch`") from None
+        raise UserError(f"{where} is a damaged or truncated gzip file ({exc}); {_refetch(e)}") from None
 
 
 def _archives(folder: Path) -> list[Path]:
@@ -265,36 +282,49 @@ def _archives(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_ARCHIVE_SUFFIXES))
 
 
-@lru_cache(maxsize=32)
-def _archive_index(path: str, mtime: float) -> dict[str, str]:
-    """Regular-file members of a tar archive, by normalised path."""
+def _archive_index(path: str, mtime: float, e: Entry | None = None) -> dict[str, str]:
     try:
-        with tarfile.open(path, "r:*") as tar:
-            return {_clean_member(m.name): m.name for m in tar.getmembers() if m.isfile()}
+        return _archive_index_cached(path, mtime)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise UserError(f"archive {path} cannot be read ({exc}); delete it and run `pyhf-bench fetch`") from None
+        raise UserError(f"archive {path} cannot be read ({exc}); {_refetch(e)}") from None
+
+
+@lru_cache(maxsize=32)
+def _archive_index_cached(path: str, mtime: float) -> dict[str, str]:
+    """Regular-file members of a tar archive, by normalised path."""
+    with tarfile.open(path, "r:*") as tar:
+        return {_clean_member(m.name): m.name for m in tar.getmembers() if m.isfile()}
 
 
 def _clean_member(name: str) -> str:
     return str(PurePosixPath(name.lstrip("./") or "."))
 
 
-def _member(index: dict, rel: str):
-    """*index*'s entry for file *rel*: exact, or under one top folder (HEPData archives may wrap everything)."""
+def _member(index: dict, rel: str, archive: Path | None = None):
+    """*index*'s entry for file *rel*: exact, or under one top folder (HEPData archives may wrap everything).
+
+    Two members that both end in ``/rel`` are ambiguous: refused, naming both, rather than picking one.
+    """
     clean = _clean_member(rel)
     if clean in index:
         return index[clean]
-    return next((v for k, v in index.items() if k.endswith("/" + clean)), None)
+    hits = [k for k in index if k.endswith("/" + clean)]
+    if len(hits) > 1:
+        raise UserError(
+            f"archive {archive or ''} holds {len(hits)} members that match {rel!r} ({', '.join(sorted(hits)[:4])}); "
+            f"name the one you mean by its full path in the registry"
+        )
+    return index[hits[0]] if hits else None
 
 
-def _read_member(archive: Path, member: str, where: str) -> bytes:
+def _read_member(archive: Path, member: str, where: str, e: Entry | None = None) -> bytes:
     try:
         with tarfile.open(archive, "r:*") as tar:
             fh = tar.extractfile(member)
             assert fh is not None
             return fh.read()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise UserError(f"{where} cannot be read ({exc}); delete {archive} and run `pyhf-bench fetch`") from None
+        raise UserError(f"{where} cannot be read ({exc}); {_refetch(e).replace('delete it', f'delete {archive}')}") from None
 
 
 def _locate(e: Entry, rel: str) -> tuple[str, bytes] | None:
@@ -305,10 +335,10 @@ def _locate(e: Entry, rel: str) -> tuple[str, bytes] | None:
         if candidate.is_file():
             return str(candidate), candidate.read_bytes()
     for archive in _archives(root):
-        member = _member(_archive_index(str(archive), archive.stat().st_mtime), rel)
+        member = _member(_archive_index(str(archive), archive.stat().st_mtime, e), rel, archive)
         if member is not None:
             where = f"{archive}::{member}"
-            return where, _read_member(archive, member, where)
+            return where, _read_member(archive, member, where, e)
     return None
 
 
@@ -327,12 +357,18 @@ def read_bytes(e: Entry, rel: str) -> bytes:
     if found is None:
         raise UserError(_missing_message(e, rel))
     where, raw = found
-    data = _decompress(raw, where)
+    data = _decompress(raw, where, e)
     expected = e.files.get(rel)
     if expected is None and not e.user:
         raise UserError(f"{rel} is not a file of likelihood {e.name!r} in the registry")
     if expected:
         actual = sha256_bytes(data)
+        if actual != expected and e.user:
+            # `fetch` refuses your own likelihoods: the fix is the file or the hash you registered.
+            raise UserError(
+                f"{where} has sha256 {actual[:16]}..., but {user_registry_file()} registers {expected[:16]}... for "
+                f"{rel}: the file changed since you registered it; restore the file, or put its new sha256 there"
+            )
         if actual != expected:
             raise UserError(
                 f"{where} has sha256 {actual[:16]}..., the registry expects {expected[:16]}...: the file is "
@@ -425,9 +461,15 @@ class Likelihood:
     measurement: str
     poi: str | None  # None for background-only: the measurement's POI has no signal sample to act on
     modifier_settings: dict | None
-    fit: dict  # optimizer name -> constructor options, from the registry
+    fit: dict  # optimizer name -> constructor options, from the registry; "fixed_parameters": {name: why}
     reference: dict | None
     analysis: str = ""
+    #: References from other sources than this suite (kind "root", "published", "analytic").
+    independent_references: list = field(default_factory=list)
+    #: The registry's hypotest settings (poi_value, test_stat, calculator, ntoys); empty: mu=1, qtilde, asymptotic.
+    hypotest: dict = field(default_factory=dict)
+    #: Tolerance overrides against the references (cls_rel, cls_abs, twice_nll_abs); empty: pyhf_bench.verdict's.
+    tolerance: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -435,15 +477,33 @@ class Likelihood:
 
     @property
     def label(self) -> str:
+        # A workspace with its signal already in it has no patch, but is not background-only.
+        if self.patch is None and self.poi is not None:
+            return self.key
         return f"{self.key}/{self.patch or BKGONLY}"
 
     def fit_settings(self, optimizer: str = "scipy") -> dict:
         return dict(self.fit.get(optimizer, {}))
 
+    def fixed_parameters(self) -> dict:
+        """Parameters the registry holds at their initial value, with the reason (``fit.fixed_parameters``)."""
+        return dict(self.fit.get("fixed_parameters") or {})
+
     def model_spec(self) -> dict:
-        """What ``pyhf.Model`` takes: the channels and the measurement's parameter settings."""
+        """What ``pyhf.Model`` takes: the channels and the measurement's parameter settings.
+
+        Parameters in the registry's ``fit.fixed_parameters`` are marked fixed here,
+        so the CLI, the references and the benchmarks all fit the same model.
+        """
         measurement = next(m for m in self.spec["measurements"] if m["name"] == self.measurement)
-        return {"channels": self.spec["channels"], "parameters": measurement["config"].get("parameters", [])}
+        parameters = copy.deepcopy(measurement["config"].get("parameters", []))
+        fixed = self.fixed_parameters()
+        for par in parameters:
+            if par.get("name") in fixed:
+                par["fixed"] = True
+        known = {par.get("name") for par in parameters}
+        parameters += [{"name": name, "fixed": True} for name in fixed if name not in known]
+        return {"channels": self.spec["channels"], "parameters": parameters}
 
     def model_kwargs(self) -> dict:
         kwargs: dict = {"poi_name": self.poi}
@@ -506,6 +566,11 @@ def load(name: str, region: str | None = None, patch: str | None = None, validat
     else:
         workspace = read_json(e, spec["workspace"])
     where = f"{e.name}/{region} ({spec.get('workspace') or spec.get('xml')})"
+    if not isinstance(workspace, dict):
+        raise UserError(
+            f"{where} is a JSON {type(workspace).__name__}, not a pyhf workspace (a JSON object with 'channels', "
+            "'observations' and 'measurements'); point the registry at the workspace file"
+        )
     if validate:
         _validate(workspace, where)
     if patch is None:
@@ -528,6 +593,7 @@ def load(name: str, region: str | None = None, patch: str | None = None, validat
     reference = spec.get("reference")
     if reference is not None and reference.get("patch") != patch:
         reference = None  # references hold for the default patch only
+    independent = [r for r in spec.get("independent_references", []) if r.get("patch") == patch]
     return Likelihood(
         name=e.name,
         region=region,
@@ -539,6 +605,9 @@ def load(name: str, region: str | None = None, patch: str | None = None, validat
         fit=copy.deepcopy(e.fit),
         reference=copy.deepcopy(reference),
         analysis=e.analysis,
+        independent_references=copy.deepcopy(independent),
+        hypotest=dict(spec.get("hypotest") or {}),
+        tolerance=dict(spec.get("tolerance") or {}),
     )
 
 
@@ -590,7 +659,7 @@ def load_cached(cached: tuple[str, str]) -> Likelihood:
 # --------------------------------------------------------------------------- fetching and verifying
 
 
-def _archive_digests(archive: Path) -> dict[str, str]:
+def _archive_digests(archive: Path, e: Entry | None = None) -> dict[str, str]:
     """sha256 of every (uncompressed) regular member of *archive*, in one pass over it."""
     digests = {}
     try:
@@ -601,11 +670,11 @@ def _archive_digests(archive: Path) -> dict[str, str]:
                     assert fh is not None
                     where = f"{archive}::{member.name}"
                     try:
-                        digests[_clean_member(member.name)] = sha256_bytes(_decompress(fh.read(), where))
+                        digests[_clean_member(member.name)] = sha256_bytes(_decompress(fh.read(), where, e))
                     except UserError as exc:
                         digests[_clean_member(member.name)] = str(exc)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise UserError(f"archive {archive} cannot be read ({exc}); delete it and run `pyhf-bench fetch`") from None
+        raise UserError(f"archive {archive} cannot be read ({exc}); {_refetch(e)}") from None
     return digests
 
 
@@ -618,7 +687,7 @@ def status(e: Entry) -> dict:
     root = e.root()
     in_archives: dict[str, tuple[Path, str]] = {}
     for archive in _archives(root):
-        for member, digest in _archive_digests(archive).items():
+        for member, digest in _archive_digests(archive, e).items():
             in_archives.setdefault(member, (archive, digest))
     for rel, expected in e.files.items():
         plain = root / rel
@@ -630,7 +699,7 @@ def status(e: Entry) -> dict:
             else:
                 result["ok"].append(rel)
             continue
-        hit = _member(in_archives, rel)
+        hit = _member(in_archives, rel, root)
         if hit is None:
             result["missing"].append(rel)
         elif hit[1] == expected:
@@ -646,6 +715,11 @@ def status(e: Entry) -> dict:
     return result
 
 
+def available(name: str) -> bool:
+    """Whether the files of likelihood *name* are in the data directory (present, not hash-checked)."""
+    return _available(entry(name))
+
+
 def _available(e: Entry) -> bool:
     """Cheap availability (files present, not hash-checked): for listings."""
     if e.user:
@@ -658,12 +732,12 @@ def _locate_exists(e: Entry, rel: str) -> bool:
     if (root / rel).is_file() or (root / (rel + ".gz")).is_file():
         return True
     for archive in _archives(root):
-        if _member(_archive_index(str(archive), archive.stat().st_mtime), rel) is not None:
+        if _member(_archive_index(str(archive), archive.stat().st_mtime, e), rel, archive) is not None:
             return True
     return False
 
 
-def _download(url: str, dest: Path, timeout: float = 60.0) -> None:
+def _download(url: str, dest: Path, data_directory: Path, timeout: float = 60.0) -> None:
     """Download *url* to *dest* atomically (HEPData serves the resource file for this Accept header)."""
     request = urllib.request.Request(url, headers={"Accept": "application/x-tar, application/zip, */*;q=0.1"})
     try:
@@ -672,7 +746,7 @@ def _download(url: str, dest: Path, timeout: float = 60.0) -> None:
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise UserError(
-            f"cannot download {url} ({reason}), and the data directory {dest.parent} lacks the files; "
+            f"cannot download {url} ({reason}), and the data directory {data_directory} lacks the files; "
             "connect to the network or set PYHF_BENCH_DATA to a folder holding them (e.g. ../shared/likelihoods)"
         ) from None
 
@@ -754,7 +828,7 @@ def fetch(name: str, url: str | None = None, log=print) -> dict:
     wanted = {rel: e.files[rel] for rel in before["missing"]}
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as tmp:
         archive = Path(tmp) / "resource"
-        _download(url, archive)
+        _download(url, archive, root)
         members = safe_extract(archive, Path(tmp) / "x")
         by_hash: dict[str, Path] = {}
         for path in members:
@@ -854,49 +928,83 @@ def _cmd_verify(args) -> int:
             print(f"    {message}")
         bad += len(r["bad"])
     print(f"data directory: {data_dir()}")
-    return 1 if bad else 0
+    missing = sum(r["missing"] for r in report.values())
+    if missing and not bad:
+        print(f"{missing} file(s) missing: run `pyhf-bench fetch NAME` for each incomplete likelihood above")
+    # Missing files are a finding too: the data directory cannot serve those likelihoods.
+    return 1 if bad or missing else 0
 
 
 def _cmd_hypotest(args) -> int:
+    """``hypotest`` and ``fit``: the result, then one line per finding; the exit status is the verdict's."""
     from .inference import run_fit, run_hypotest
+    from .verdict import print_findings
 
-    run = run_hypotest if args.command == "hypotest" else run_fit
-    result = run(
-        args.name,
-        region=args.region,
-        patch=args.patch,
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-        optimizer=args.optimizer,
-    )
+    common = dict(region=args.region, patch=args.patch, backend=args.backend, device=args.device,
+                  precision=args.precision, optimizer=args.optimizer)
+    if args.command == "hypotest":
+        result = run_hypotest(args.name, **common, poi_value=args.poi_value, test_stat=args.test_stat,
+                              calculator=args.calculator, ntoys=args.ntoys)
+    else:
+        result = run_fit(args.name, **common)
     if args.json:
         print(json.dumps(result, indent=1))
-    else:
-        for k, v in result.items():
-            print(f"{k:>18}: {v}")
-    return 0
+        return result["exit_status"]
+    for k, v in result.items():
+        if k not in ("findings", "exit_status", "independent_references"):
+            print(f"{k:>22}: {v}")
+    # One line per reference from outside this suite, with its kind and source.
+    for r in result.get("independent_references", []):
+        value = r.get("cls_obs", r.get("twice_nll"))
+        deviation = r.get("relative_deviation", r.get("absolute_deviation"))
+        where = "; ".join(str(x) for x in (r.get("source"), r.get("interpolation")) if x)
+        print(f"{'reference (' + str(r.get('kind')) + ')':>22}: {value} (deviation {deviation:.2g}; {where})"
+              if deviation is not None else f"{'reference (' + str(r.get('kind')) + ')':>22}: {value} ({where})")
+    from .verdict import Finding
+
+    findings = [Finding(**{k: f[k] for k in ("level", "quantity", "value", "cause", "reference", "kind")})
+                for f in result["findings"]]
+    print_findings(findings)
+    if not any(f.level == "WRONG" for f in findings):
+        print("verdict: ok" if any(result.get(k) is not None for k in ("reference_cls_obs", "reference_twice_nll"))
+              else "verdict: ok (no reference to compare with)")
+    return result["exit_status"]
 
 
 def _cmd_references(args) -> int:
-    """Compute references (numpy 64b scipy) and, with --update, store them in the built-in registry file."""
-    from .inference import compute_reference
+    """Compute references and, with --update, store them in the built-in registry file.
+
+    Default: the suite's own numpy 64b scipy output (kind ``self-snapshot``, the region's
+    ``reference``); ``--root``: ROOT's CLs via roobridge (kind ``root``, added to the
+    region's ``independent_references``).
+    """
+    from .inference import compute_reference, compute_root_reference
 
     targets = []
     for e in registry().values():
         if e.user or (args.names and e.name not in args.names):
             continue
-        targets += [(e.name, region) for region in e.regions]
+        targets += [(e.name, region) for region in e.regions if args.region in (None, region)]
     if not targets:
-        raise UserError(f"no built-in likelihood named {', '.join(args.names)}")
+        raise UserError(f"no built-in likelihood region matches {', '.join(args.names) or 'all'} "
+                        f"{args.region or ''}; see `pyhf-bench likelihoods`")
     for name, region in targets:
+        if args.root and not has_signal(entry(name), region):
+            print(json.dumps({"likelihood": key(name, region), "skipped": "background-only: no CLs to take from ROOT"}))
+            continue
         start = time.perf_counter()
-        reference = compute_reference(name, region)
+        reference = (compute_root_reference if args.root else compute_reference)(name, region)
         print(json.dumps({"likelihood": key(name, region), "seconds": round(time.perf_counter() - start, 1), **reference}))
         if args.update:
             # Re-read the file each time: references of slow fits land one by one.
             data = _read_registry_file(REGISTRY_FILE)
-            data["likelihoods"][name]["regions"][region]["reference"] = reference
+            spec = data["likelihoods"][name]["regions"][region]
+            if args.root:
+                others = [r for r in spec.get("independent_references", [])
+                          if (r.get("kind"), r.get("patch")) != ("root", reference["patch"])]
+                spec["independent_references"] = others + [reference]
+            else:
+                spec["reference"] = reference
             with atomic_file(REGISTRY_FILE) as out:
                 out.write(json.dumps(data, indent=1) + "\n")
             _registry.cache_clear()
@@ -904,9 +1012,12 @@ def _cmd_references(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("references", help="compute the registry's reference results (numpy, 64b, scipy)")
+    p = sub.add_parser("references", help="compute the registry's reference results (numpy 64b scipy, or --root)")
     p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--region", help="only this region")
     p.add_argument("--update", action="store_true", help="write them into the built-in registry file")
+    p.add_argument("--root", action="store_true",
+                   help="ROOT's CLs via `roofit`'s fits (kind 'root', stored as independent_references)")
     p.set_defaults(func=_cmd_references)
 
     p = sub.add_parser("likelihoods", help="list the registered likelihoods and whether their files are here")
@@ -923,7 +1034,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_cmd_verify)
 
     for command, text in (
-        ("hypotest", "asymptotic CLs at mu=1 (qtilde) with the expected band, against the registry's reference"),
+        ("hypotest", "CLs (default: asymptotic, qtilde, mu=1) with the expected band, against the registry's references"),
         ("fit", "unconditional maximum-likelihood fit: twice the NLL at the minimum, against the reference"),
     ):
         _add_run_parser(sub, command, text)
@@ -941,5 +1052,17 @@ def _add_run_parser(sub, command: str, text: str) -> None:
     p.add_argument("--precision", default="64b", choices=PRECISIONS)
     p.add_argument("--optimizer", default="scipy", choices=OPTIMIZERS)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    if command == "hypotest":
+        from .inference import CALCULATORS, TEST_STATS
+
+        p.add_argument("--poi-value", type=float, default=None,
+                       help="POI value to test (default: the registry's, else 1; q0 tests 0)")
+        p.add_argument("--test-stat", choices=TEST_STATS, default=None,
+                       help="test statistic (default: the registry's, else qtilde); q0 is a discovery test and "
+                       "reports p0")
+        p.add_argument("--calculator", choices=CALCULATORS, default=None,
+                       help="asymptotic formulae or pseudo-experiments (default: the registry's, else asymptotic)")
+        p.add_argument("--ntoys", type=int, default=None,
+                       help="pseudo-experiments per hypothesis with --calculator toybased (default: the registry's, else 1000)")
     p.set_defaults(func=_cmd_hypotest)
 

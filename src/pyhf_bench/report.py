@@ -108,6 +108,8 @@ class ResultSet:
     benchmarks: dict[str, dict]  # benchmarks.json
     files: int = 0
     commit_dates: dict[str, int | None] = field(default_factory=dict)
+    #: Result files that could not be read: (path, reason). The report names each one.
+    skipped: list = field(default_factory=list)
 
 
 def _param_value(text):
@@ -134,7 +136,7 @@ def _unit(kind: str, meta: dict) -> str:
 def load_results(results_dir: str | os.PathLike) -> ResultSet:
     """Every measurement of every machine under *results_dir* (asv's results_dir)."""
     from asv import util as asv_util
-    from asv.results import iter_results_for_machine
+    from asv.results import Results
 
     root = Path(results_dir)
     if not root.is_dir():
@@ -151,28 +153,35 @@ def load_results(results_dir: str | os.PathLike) -> ResultSet:
     machines: dict[str, Machine] = {}
     measurements: list[Measurement] = []
     files = 0
+    skipped: list[tuple[str, str]] = []
     for machine_json in sorted(root.glob("*/machine.json")):
         try:
             info = json.loads(machine_json.read_text())
         except json.JSONDecodeError as exc:
-            print(f"pyhf-bench report: skipping {machine_json.parent}: bad machine.json ({exc})", file=sys.stderr)
+            skipped.append((str(machine_json), f"bad machine.json ({exc}): the whole folder is left out"))
             continue
         name = info.get("machine") or machine_json.parent.name
         machines[name] = Machine(name, info)
-        try:
-            loaded = list(iter_results_for_machine(str(root), machine_json.parent.name))
-        except asv_util.UserError as exc:
-            print(f"pyhf-bench report: skipping {machine_json.parent}: {exc}", file=sys.stderr)
-            continue
-        for result in loaded:
+        # One file at a time (asv's iter_results only logs a file it cannot read): every
+        # unreadable file is named in the report instead of silently dropping its rows.
+        for path in sorted(machine_json.parent.rglob("*.json")):
+            if path.name in ("machine.json", "benchmarks.json"):
+                continue
+            try:
+                result = Results.load(str(path), machine_name=name)
+            except (asv_util.UserError, OSError, ValueError, KeyError, TypeError) as exc:
+                skipped.append((str(path), " ".join(str(exc).split())[:200] or type(exc).__name__))
+                continue
             files += 1
             measurements.extend(_measurements(name, result, benchmarks))
+    for path, reason in skipped:
+        print(f"WARNING: {path} cannot be read and is left out of the report: {reason}", file=sys.stderr)
     if not machines:
         raise UserError(f"no asv machine directory (with machine.json) under {root}; run asv first")
     if files == 0:
         raise UserError(f"no asv result files under {root} ({', '.join(machines)}); run asv first")
     dates = {m.commit: m.date_ms for m in measurements}
-    return ResultSet(machines, measurements, benchmarks, files, dates)
+    return ResultSet(machines, measurements, benchmarks, files, dates, skipped)
 
 
 def _measurements(machine: str, result, benchmarks: dict) -> list[Measurement]:
@@ -630,13 +639,17 @@ def _status_counts(rows: list[Measurement]) -> dict[str, int]:
 
 
 def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] | None = None,
-                 command: str | None = None) -> Path:
-    """Write the plots, measurements.csv and case-study.md into *out*; return the case study's path."""
+                 command: str | None = None, wrong: list | None = None) -> Path:
+    """Write the plots, measurements.csv and case-study.md into *out*; return the case study's path.
+
+    *wrong*, if given, receives one ``WRONG:`` line per accuracy value beyond tolerance.
+    """
     rs = load_results(results_dir)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory")
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(out)
     profiles = load_profiles(Path(profiles_dir) if profiles_dir else out / "profiles")
     plt = _pyplot()
 
@@ -654,6 +667,11 @@ def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] 
         "`measurements.csv` has all of them.",
         "",
     ]
+    if rs.skipped:
+        md[-2] = md[-2].replace("Every number below is read from those files", "Every number below is read from "
+                                "those files, but not every file could be read")
+        md += [f"**{len(rs.skipped)} file(s) could not be read and are left out** (their numbers are missing "
+               "below):", ""] + [f"* `{path}`: {reason}" for path, reason in rs.skipped] + [""]
     md += _machine_section(rs, env_info or {})
     md += _method_section(rs)
 
@@ -671,6 +689,11 @@ def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] 
             any_track = True
             path = plot_accuracy(plt, machine, bench, rows, out)
             accuracy_md += _accuracy_block(machine, bench, rows, path, out)
+            flagged = deviation_findings(bench, machine, rows)
+            accuracy_md += [f"**{line}**" for line in flagged] + ([""] if flagged else [])
+            findings += flagged
+            if wrong is not None:
+                wrong += flagged
             continue
         latest = latest_commit(rows)
         if latest is None:
@@ -726,6 +749,57 @@ def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] 
     with atomic_file(target) as fh:
         fh.write("\n".join(md))
     return target
+
+
+def deviation_findings(bench: str, machine: str, rows: list[Measurement]) -> list[str]:
+    """``track_deviation`` values of the latest commit beyond :mod:`pyhf_bench.verdict`'s tolerance, as WRONG lines.
+
+    The deviation is relative for a CLs reference and absolute for a 2*NLL one; which
+    one a likelihood has is read from the registry.
+    """
+    from . import likelihoods, verdict
+
+    if not bench.endswith("track_deviation"):
+        return []
+    latest = latest_commit(rows)
+    out = []
+    for m in rows:
+        if m.commit != latest or not m.ok or "likelihood" not in m.params:
+            continue
+        name, region = likelihoods.split_key(str(m.params["likelihood"]))
+        try:
+            entry = likelihoods.entry(name)
+            reference = entry.region(region)[1].get("reference") or {}
+        except UserError:
+            continue  # a likelihood no longer registered: nothing to judge it by
+        precision = str(m.params.get("precision", "64b"))
+        if "cls_obs" in reference:
+            tolerance, what = verdict.cls_tolerance(precision)[0], "relative deviation of CLs_obs"
+        else:
+            tolerance = verdict.TWICE_NLL_TOLERANCE.get(precision, verdict.TWICE_NLL_TOLERANCE["32b"])
+            what = "absolute deviation of 2*NLL"
+        if m.value > tolerance:
+            out.append(f"WRONG: {what} = {m.value:.3g}, tolerance {tolerance:g} against the "
+                       f"{reference.get('kind', 'self-snapshot')} reference: `{bench}` ({_label(tuple(m.params.items()))}) "
+                       f"on {machine}, commit {m.commit[:8]}")
+    return out
+
+
+def remove_stale_parts(out: Path) -> list[Path]:
+    """Delete the hidden ``.NAME.*.part`` files a killed report left in *out* (``files.atomic_file``'s temporaries).
+
+    A report writes into its own --out folder; a partial file there is from a run
+    that did not finish, never a file still being written by this one.
+    """
+    removed = []
+    for path in sorted(out.rglob(".*.part")):
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+        print(f"NOTE: removed {path}, a partial file left by an interrupted report", file=sys.stderr)
+    return removed
 
 
 def _comparison_block(machine, bench, rows, path, out, findings) -> list[str]:
@@ -871,9 +945,13 @@ def _cmd_report(args) -> int:
     env_info = _parse_env_info(args.env_info)
     command = "pyhf-bench report " + " ".join([args.results_dir, "--out", args.out]
                                                + (["--profiles", args.profiles] if args.profiles else []))
-    path = build_report(args.results_dir, args.out, args.profiles, env_info, command=command)
+    wrong: list[str] = []
+    path = build_report(args.results_dir, args.out, args.profiles, env_info, command=command, wrong=wrong)
     print(path)
-    return 0
+    for line in wrong:
+        print(line)
+    # An accuracy value beyond tolerance is a finding (pyhf_bench.verdict): exit 1.
+    return 1 if wrong else 0
 
 
 def add_parser(sub) -> None:

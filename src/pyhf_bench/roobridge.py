@@ -214,6 +214,19 @@ def resolve_interpolation(modifier_settings: dict | None) -> dict[str, tuple[str
     return resolved
 
 
+def interpolation_sources(modifier_settings: dict | None) -> dict[str, str]:
+    """Where each interpolation code of :func:`resolve_interpolation` comes from, in words."""
+    sources = {}
+    for mtype in INTERPOLATION_CODES:
+        if modifier_settings is None:
+            sources[mtype] = "pyhf.Model's default: no modifier_settings given"
+        elif "interpcode" in (modifier_settings.get(mtype) or {}):
+            sources[mtype] = "set by modifier_settings"
+        else:
+            sources[mtype] = f"pyhf's {mtype} default: modifier_settings omit {mtype}"
+    return sources
+
+
 def find_measurement(spec: dict, measurement: str | None) -> dict:
     measurements = spec.get("measurements") or []
     if not measurements:
@@ -281,6 +294,9 @@ class ChannelPlan:
     name: str
     observed: list[float]
     samples: list[SamplePlan]
+    #: HistFactory's StatErrorConfig of the channel: pyhf's staterror is Gaussian with no bin pruned
+    stat_constraint: str = "Gaussian"
+    stat_threshold: float = 0.0
 
 
 @dataclass
@@ -303,14 +319,22 @@ class HistFactoryPlan:
     #: shapesys bins whose Poisson constraint double precision cannot resolve
     #: (tau > POISSON_UNRESOLVED_TAU): ROOT name -> (tau, "channel/sample")
     unresolved_gammas: dict[str, tuple[float, str]] = field(default_factory=dict)
+    #: channel -> (constraint type, relative-error threshold) where it is not pyhf's (Gaussian, 0):
+    #: an XML's StatErrorConfig, honoured on both sides (see pyhf_spec)
+    stat_errors: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 def _modifier_error(mod: dict, sample: str, channel: str, reason: str) -> UserError:
     return UserError(f"modifier {mod.get('name')!r} ({mod.get('type')}) of sample {sample!r} in channel {channel!r} cannot be mapped to ROOT HistFactory: {reason}")
 
 
-def plan_histfactory(spec: dict, measurement: str | None = None, modifier_settings: dict | None = None) -> HistFactoryPlan:
+def plan_histfactory(spec: dict, measurement: str | None = None, modifier_settings: dict | None = None,
+                     stat_errors: dict[str, tuple[str, float]] | None = None) -> HistFactoryPlan:
     """Map a pyhf workspace spec onto HistFactory, or raise UserError for what cannot be mapped.
+
+    *stat_errors*: channel -> (``"Gaussian"`` or ``"Poisson"``, RelErrorThreshold), the
+    StatErrorConfig of an XML likelihood (:func:`read_stat_error_configs`); channels
+    not named have pyhf's Gaussian staterror with no bin pruned.
 
     ROOT parameter names: normfactor ``n`` -> ``n``; normsys/histosys ``n`` ->
     ``alpha_n``; staterror of channel ``c`` -> ``gamma_stat_c_bin_i``;
@@ -417,10 +441,33 @@ def plan_histfactory(spec: dict, measurement: str | None = None, modifier_settin
                     plan.shapefactors.append(name)
                 n_bins_of.setdefault(name, n_bins)
             samples.append(plan)
-        channels.append(ChannelPlan(cname, [float(x) for x in observations[cname]], samples))
+        constraint, threshold = (stat_errors or {}).get(cname, ("Gaussian", 0.0))
+        channels.append(ChannelPlan(cname, [float(x) for x in observations[cname]], samples, constraint, threshold))
 
     if not channels:
         raise UserError("the workspace spec has no channels")
+    chosen_stat_errors = {}
+    for cname, (constraint, threshold) in (stat_errors or {}).items():
+        if constraint not in STAT_ERROR_CONSTRAINTS:
+            raise UserError(
+                f"channel {cname!r} asks for StatErrorConfig ConstraintType={constraint!r}; HistFactory's stat errors are "
+                f"{' or '.join(STAT_ERROR_CONSTRAINTS)}: set one of those in the channel's XML"
+            )
+        if not 0.0 <= threshold < 1.0:
+            raise UserError(f"channel {cname!r} has StatErrorConfig RelErrorThreshold={threshold:g}; it must be in [0, 1)")
+        if (constraint, threshold) != ("Gaussian", 0.0):
+            chosen_stat_errors[cname] = (constraint, float(threshold))
+        if constraint == "Poisson":
+            carriers = [s.name for c in channels if c.name == cname for s in c.samples if s.staterror is not None]
+            if len(carriers) > 1:
+                raise UserError(
+                    f"channel {cname!r} has Poisson stat errors (its XML's StatErrorConfig, or HistFactory's default without one) on {len(carriers)} samples ({', '.join(carriers)}), "
+                    "one Poisson-constrained gamma per bin shared by them, which pyhf cannot express (a shapesys belongs to one sample); "
+                    "set <StatErrorConfig ConstraintType=\"Gaussian\" RelErrorThreshold=\"0\"/> in that channel's XML to compare pyhf's Gaussian stat errors"
+                )
+            for i, rel in enumerate(stat_error_relative(spec, cname) or []):
+                if rel >= threshold and rel > 0 and rel**-2 > POISSON_UNRESOLVED_TAU:
+                    unresolved[f"gamma_stat_{cname}_bin_{i}"] = (rel**-2, f"{cname}/stat errors")
     declared_poi = config.get("poi")
     if not declared_poi:
         raise UserError(f"measurement {meas['name']!r} declares no POI")
@@ -457,7 +504,71 @@ def plan_histfactory(spec: dict, measurement: str | None = None, modifier_settin
         modifier_settings=modifier_settings,
         clipped_normsys=clipped,
         unresolved_gammas=unresolved,
+        stat_errors=chosen_stat_errors,
     )
+
+
+#: HistFactory's stat-error constraint types (StatErrorConfig ConstraintType).
+STAT_ERROR_CONSTRAINTS = ("Gaussian", "Poisson")
+#: HistFactory's StatErrorConfig where an XML channel gives none (RooStats::HistFactory::StatErrorConfig()).
+HISTFACTORY_STAT_ERROR_DEFAULT = ("Poisson", 0.05)
+
+
+def stat_error_relative(spec: dict, channel: str) -> list[float] | None:
+    """The relative stat error of each bin of *channel* as HistFactory computes it, or None without staterror.
+
+    sqrt(sum of squared absolute errors) / sum of nominal yields, over the
+    samples carrying the channel's staterror; 0 where that sum is not positive.
+    """
+    for chan in spec.get("channels", []):
+        if chan["name"] != channel:
+            continue
+        squares, nominal, found = None, None, False
+        for sample in chan["samples"]:
+            for mod in sample.get("modifiers", []):
+                if mod.get("type") == "staterror":
+                    found = True
+                    squares = [0.0] * len(sample["data"]) if squares is None else squares
+                    nominal = [0.0] * len(sample["data"]) if nominal is None else nominal
+                    for i, (err, nom) in enumerate(zip(mod["data"], sample["data"])):
+                        squares[i] += float(err) ** 2
+                        nominal[i] += float(nom)
+        if not found:
+            return None
+        return [math.sqrt(sq) / nom if nom > 0 else 0.0 for sq, nom in zip(squares, nominal)]
+    return None
+
+
+def pyhf_spec(spec: dict, plan: HistFactoryPlan) -> dict:
+    """The spec pyhf builds: *spec* with each channel's StatErrorConfig of *plan* expressed in pyhf.
+
+    pyhf's staterror is Gaussian and never pruned (pyhf's readxml ignores
+    StatErrorConfig).  A bin whose relative stat error is below the channel's
+    RelErrorThreshold, which HistFactory holds constant, gets uncertainty 0
+    (pyhf fixes it).  A Poisson channel's staterror, on its one sample
+    (plan_histfactory refuses more: pyhf's shapesys belongs to one sample),
+    becomes a shapesys of the same name and uncertainties: a Poisson-constrained
+    gamma per bin with tau = (nominal / error)^2, HistFactory's 1/rel^2.
+    """
+    if not plan.stat_errors:
+        return spec
+    out = json.loads(json.dumps(spec))
+    for chan in out["channels"]:
+        if chan["name"] not in plan.stat_errors:
+            continue
+        constraint, threshold = plan.stat_errors[chan["name"]]
+        relative = stat_error_relative(spec, chan["name"]) or []
+        kept = [rel >= threshold and rel > 0 for rel in relative]
+        for sample in chan["samples"]:
+            for mod in sample.get("modifiers", []):
+                if mod.get("type") != "staterror":
+                    continue
+                if constraint == "Gaussian":
+                    mod["data"] = [float(err) if keep else 0.0 for err, keep in zip(mod["data"], kept)]
+                    continue
+                mod["type"] = "shapesys"
+                mod["data"] = [float(err) if keep else 0.0 for err, keep in zip(mod["data"], kept)]
+    return out
 
 
 # --------------------------------------------------------------------------- XML export / import
@@ -470,7 +581,8 @@ def _require_uproot() -> None:
         raise UserError(f"HistFactory XML export/import needs uproot ({exc}); install it with `python3 -m pip install 'pyhf-bench[root]'`") from None
 
 
-def export_xml(spec: dict, directory: str | os.PathLike, resultprefix: str = "FitConfig") -> Path:
+def export_xml(spec: dict, directory: str | os.PathLike, resultprefix: str = "FitConfig",
+               stat_errors: dict[str, tuple[str, float]] | None = None) -> Path:
     """Write *spec* as HistFactory XML + ROOT files into *directory* (pyhf's json2xml); return the top-level XML.
 
     Layout (as ``pyhf json2xml``): ``DIR/FitConfig.xml``, ``DIR/config/FitConfig_<channel>.xml``,
@@ -478,7 +590,8 @@ def export_xml(spec: dict, directory: str | os.PathLike, resultprefix: str = "Fi
     writexml leaves ROOT's stat-error defaults in place (Poisson constraint,
     bins under 5% relative error pruned); pyhf's staterror is Gaussian and
     never pruned, so every channel file gets ``<StatErrorConfig
-    RelErrorThreshold="0" ConstraintType="Gaussian"/>``.
+    RelErrorThreshold="0" ConstraintType="Gaussian"/>``, or the channel's own
+    from *stat_errors* (channel -> (constraint type, threshold)).
     """
     _require_uproot()
     from pyhf import writexml
@@ -495,20 +608,56 @@ def export_xml(spec: dict, directory: str | os.PathLike, resultprefix: str = "Fi
     top.write_bytes(xml)
     for channel in spec["channels"]:
         path = specdir / f"{resultprefix}_{channel['name']}.xml"
-        _add_stat_error_config(path)
+        constraint, threshold = (stat_errors or {}).get(channel["name"], ("Gaussian", 0.0))
+        _add_stat_error_config(path, constraint, threshold)
     return top
 
 
-def _add_stat_error_config(path: Path) -> None:
+def _add_stat_error_config(path: Path, constraint: str = "Gaussian", threshold: float = 0.0) -> None:
     text = path.read_text(encoding="utf-8")
     doctype, _, body = text.partition("\n\n")
     root = ET.fromstring(body)
-    config = ET.Element("StatErrorConfig", RelErrorThreshold="0.0", ConstraintType="Gaussian")
+    config = ET.Element("StatErrorConfig", RelErrorThreshold=repr(float(threshold)), ConstraintType=constraint)
     # HistFactorySchema.dtd: Channel (Data*, StatErrorConfig*, Sample+)
     position = sum(1 for child in root if child.tag == "Data")
     root.insert(position, config)
     ET.indent(root)
     path.write_text(doctype + "\n\n" + ET.tostring(root, encoding="unicode") + "\n", encoding="utf-8")
+
+
+def read_stat_error_configs(top_xml: str | os.PathLike, rootdir: str | os.PathLike | None = None) -> dict[str, tuple[str, float]]:
+    """Each channel's ``<StatErrorConfig>`` (ConstraintType, RelErrorThreshold) in an XML likelihood; channels with stat errors only.
+
+    pyhf's readxml ignores StatErrorConfig and makes every stat error Gaussian
+    and unpruned; ``hist2workspace`` builds what the XML says, and a channel
+    without one gets HistFactory's default (Poisson, 0.05).  The comparison
+    honours it on both sides (:func:`pyhf_spec`) instead of changing the model.
+    """
+    top = Path(top_xml)
+    base = Path(rootdir) if rootdir is not None else top.parent
+    try:
+        inputs = [x.text.strip() for x in ET.parse(top).getroot().findall("Input") if x.text and x.text.strip()]
+    except (OSError, ET.ParseError) as exc:
+        raise UserError(f"cannot read the HistFactory XML {top} ({exc})") from None
+    configs: dict[str, tuple[str, float]] = {}
+    for name in inputs:
+        path = base / name
+        try:
+            channel = ET.parse(path).getroot()
+        except (OSError, ET.ParseError) as exc:
+            raise UserError(f"cannot read the channel XML {path} named by {top} ({exc})") from None
+        if not any(s.attrib.get("Activate") == "True" for s in channel.iter("StatError")):
+            continue
+        constraint, threshold = HISTFACTORY_STAT_ERROR_DEFAULT
+        config = channel.find("StatErrorConfig")
+        if config is not None:
+            constraint = config.attrib.get("ConstraintType", constraint)
+            try:
+                threshold = float(config.attrib.get("RelErrorThreshold", threshold))
+            except ValueError:
+                raise UserError(f"{path}: StatErrorConfig RelErrorThreshold={config.attrib['RelErrorThreshold']!r} is not a number") from None
+        configs[channel.attrib.get("Name", path.stem)] = (constraint, threshold)
+    return configs
 
 
 def import_xml(top_xml: str | os.PathLike, rootdir: str | os.PathLike | None = None) -> dict:
@@ -607,8 +756,10 @@ def _measurement_via_api(ROOT, plan: HistFactoryPlan, keep: list):
     for channel in plan.channels:
         chan = hf.Channel(channel.name)
         keep.append(chan)
-        # pyhf's staterror: Gaussian constraint, no bin pruned (ROOT's default: Poisson, 5%).
-        chan.SetStatErrorConfig(0.0, hf.Constraint.Gaussian)
+        # pyhf's staterror: Gaussian constraint, no bin pruned (ROOT's default: Poisson, 5%),
+        # unless an XML's StatErrorConfig says otherwise (plan.stat_errors, honoured in pyhf_spec).
+        constraint = hf.Constraint.Poisson if channel.stat_constraint == "Poisson" else hf.Constraint.Gaussian
+        chan.SetStatErrorConfig(channel.stat_threshold, constraint)
         chan.SetData(_histogram(ROOT, f"data_{channel.name}", channel.observed, keep=keep))
         for sample in channel.samples:
             prefix = f"{channel.name}_{sample.name}"
@@ -666,7 +817,7 @@ def hist2workspace_path() -> str | None:
 
 
 def _workspace_via_hist2workspace(ROOT, spec: dict, plan: HistFactoryPlan, directory: Path, keep: list):
-    top = export_xml(spec, directory)
+    top = export_xml(spec, directory, stat_errors=plan.stat_errors)
     exe = hist2workspace_path()
     if exe is None:
         raise UserError("hist2workspace is not on PATH; use route='pyroot-api'")
@@ -693,6 +844,7 @@ def build_workspace(
     xml_directory: str | os.PathLike | None = None,
     check: bool = True,
     model=None,
+    stat_errors: dict[str, tuple[str, float]] | None = None,
 ) -> RootModel:
     """The RooWorkspace of *spec* with pyhf's parameter configuration and interpolation codes applied.
 
@@ -705,7 +857,7 @@ def build_workspace(
     """
     if route not in ("auto", "pyroot-api", "hist2workspace"):
         raise UserError(f"unknown workspace route {route!r}; choose auto, pyroot-api or hist2workspace")
-    plan = plan_histfactory(spec, measurement, modifier_settings)
+    plan = plan_histfactory(spec, measurement, modifier_settings, stat_errors)
     if model is None:  # the pyhf model supplies inits, bounds, fixed flags and auxdata
         model = pyhf_model(spec, plan)
     ROOT = import_root()
@@ -720,7 +872,7 @@ def build_workspace(
             keep.append(workspace)
     else:
         if xml_directory is not None:
-            export_xml(spec, xml_directory)
+            export_xml(spec, xml_directory, stat_errors=plan.stat_errors)
         measurement_obj = _measurement_via_api(ROOT, plan, keep)
         hf = ROOT.RooStats.HistFactory
         cfg = hf.HistoToWorkspaceFactoryFast.Configuration()
@@ -850,7 +1002,7 @@ def pyhf_model(spec: dict, plan: HistFactoryPlan):
     """The pyhf model of *spec* as the comparison uses it (numpy backend must be active)."""
     import pyhf
 
-    workspace = pyhf.Workspace(spec)
+    workspace = pyhf.Workspace(pyhf_spec(spec, plan))
     kwargs: dict[str, Any] = {"measurement_name": plan.measurement}
     if plan.modifier_settings is not None:
         kwargs["modifier_settings"] = plan.modifier_settings
@@ -910,11 +1062,13 @@ class RootNLL:
             self.root_model.set_values(values)
         return float(self.nll.getVal())
 
-    def minimize(self, options: FitOptions = FitOptions(), fixed_poi: float | None = None) -> tuple[float, list[float], int]:
-        """Minimise from pyhf's initial point; returns (NLL, parameters in pyhf order, Minuit status)."""
+    def minimize(self, options: FitOptions = FitOptions(), fixed_poi: float | None = None, start=None) -> tuple[float, list[float], int]:
+        """Minimise from pyhf's initial point (or *start*, pyhf order); returns (NLL, parameters in pyhf order, Minuit status)."""
         ROOT = import_root()
         rm = self.root_model
         rm.reset()
+        if start is not None:
+            rm.set_values(start)
         poi = rm.poi_var
         if fixed_poi is not None:
             if poi is None:
@@ -942,10 +1096,11 @@ def root_asimov(root_model: RootModel, nll: RootNLL, options: FitOptions, asimov
     globObs)`` makes the expected data at the given parameters and sets each
     global observable to its parameter's fitted value (Gaussian: alpha-hat,
     Poisson: gamma-hat * tau), the same as pyhf's ``expected_auxdata``.
-    Returns (dataset, {global observable: value}).
+    Returns (dataset, {global observable: value}, (fitted parameters in pyhf order, Minuit status)).
     """
     ROOT = import_root()
     _, values, status = nll.minimize(options, fixed_poi=asimov_mu)
+    fit = (values, status)
     root_model.set_values(values)
     poi = root_model.poi_var
     poi.setVal(asimov_mu)
@@ -955,7 +1110,7 @@ def root_asimov(root_model: RootModel, nll: RootNLL, options: FitOptions, asimov
     with _quiet_stdout():
         asimov = ROOT.RooStats.AsymptoticCalculator.MakeAsimovData(root_model.model_config, snapshot, globs)
     root_model.keep_alive.extend([snapshot, globs, asimov])
-    return asimov, {g.GetName(): g.getVal() for g in globs}
+    return asimov, {g.GetName(): g.getVal() for g in globs}, fit
 
 
 @contextlib.contextmanager
@@ -1096,11 +1251,11 @@ def root_inference(root_model: RootModel, eval_backend: str = "cpu", options: Fi
         q_mu = 2.0 * (nll_cond - nll_free)
         qtilde = 0.0 if mu_hat > mu else max(q_mu, 0.0)
         start = time.perf_counter()
-        asimov, asimov_globs = root_asimov(root_model, nll, options)
+        asimov, asimov_globs, (pars_gen, status_gen) = root_asimov(root_model, nll, options)
         with _global_observables(root_model, asimov_globs):
             asimov_nll = RootNLL(root_model, eval_backend, data=asimov, offset=options.offset)
             a_free, a_pars, a_status_free = asimov_nll.minimize(options)
-            a_cond, _, a_status_cond = asimov_nll.minimize(options, fixed_poi=mu)
+            a_cond, a_pars_cond, a_status_cond = asimov_nll.minimize(options, fixed_poi=mu)
         timings["asimov"] = time.perf_counter() - start
         qa = 2.0 * (a_cond - a_free)
         mu_hat_a = a_pars[poi_index]
@@ -1110,13 +1265,20 @@ def root_inference(root_model: RootModel, eval_backend: str = "cpu", options: Fi
             mu_hat=mu_hat,
             nll_conditional=nll_cond,
             conditional_fit=pars_cond,
+            asimov_generation_fit=pars_gen,
+            asimov_free_fit=a_pars,
+            asimov_conditional_fit=a_pars_cond,
+            # ROOT objects, for cross_check_minima (not serialised).
+            asimov_dataset=(asimov, asimov_globs),
             q_mu=q_mu,
             qtilde_mu=qtilde,
             qtilde_mu_asimov=qtilde_a,
             cls_obs=cls_obs,
             cls_exp=cls_exp,
         )
-        result["minuit_status"].update(conditional=status_cond, asimov_free=a_status_free, asimov_conditional=a_status_cond)
+        result["minuit_status"].update(
+            conditional=status_cond, asimov_generation=status_gen, asimov_free=a_status_free, asimov_conditional=a_status_cond
+        )
     root_model.reset()
     result["timings"] = timings
     return result
@@ -1164,6 +1326,12 @@ def pyhf_inference(spec: dict, plan: HistFactoryPlan, fit_settings: dict | None 
             mu_hat=mu_hat,
             nll_conditional=float(twice_nll_cond) / 2.0,
             conditional_fit=[float(x) for x in cond],
+            # The fit at mu=0 whose expectation is pyhf's Asimov data.
+            asimov_generation_fit=[float(x) for x in fitted.asimov_pars],
+            asimov_free_fit=[float(x) for x in fitted.free_fit_to_asimov],
+            asimov_conditional_fit=[float(x) for x in fitted.fixed_poi_fit_to_asimov],
+            # pyhf's Asimov data (main + auxdata), as its calculator makes it.
+            asimov_data=[float(x) for x in model.expected_data(fitted.asimov_pars)],
             q_mu=q_mu,
             qtilde_mu=qtilde,
             qtilde_mu_asimov=float(calculator.sqrtqmuA_v) ** 2,
@@ -1174,10 +1342,165 @@ def pyhf_inference(spec: dict, plan: HistFactoryPlan, fit_settings: dict | None 
     return result
 
 
+# --------------------------------------------------------------------------- different minima
+
+#: Two fits of one likelihood whose minima differ by more than this in 2*NLL, with pyhf and
+#: ROOT each evaluating both points and agreeing on the difference, ended in different minima
+#: (a likelihood with two minima, e.g. a code0 histosys whose variations lie on the same side
+#: of the nominal: a kink at alpha=0).  It is 1000x the convergence both minimisers are asked
+#: for (ROOT: EDM < 1e-9; pyhf's SLSQP: ftol 1e-6 on the NLL) and 10x the q_mu tolerance at q~1.
+MINIMA_GAP = 1e-3
+#: Each side's Asimov data come from its own fit at mu=0, and those agree to the fits'
+#: convergence, not exactly (measured: Asimov data up to 3e-4 apart, relative, on small
+#: code0 models whose every quantity passes), so the gaps of the two Asimov fits are
+#: compared to this fraction of the gap plus ASIMOV_GAP_FLOOR (in 2*NLL), not to 1e-7.
+ASIMOV_GAP_AGREEMENT = 0.1
+ASIMOV_GAP_FLOOR = 1e-4
+
+#: Minuit2 status codes (Minuit2Minimizer::Minimize; -1 is RooMinimizer's "no valid minimum").
+MINUIT_STATUS = {
+    -1: "no valid minimum: Migrad failed",
+    1: "covariance matrix forced positive definite",
+    2: "Hesse matrix invalid",
+    3: "EDM above the requested maximum",
+    4: "call limit reached",
+    5: "minimisation failed",
+}
+#: The statuses of a converged fit: 0, or 1 (converged, covariance forced positive definite).
+MINUIT_OK = (0, 1)
+
+#: What each fit is, and the quantities that are read off it.
+FIT_LABELS = {
+    "best_fit": "best fit",
+    "conditional": f"fit at mu={MU_TEST:g}",
+    "asimov_generation": "fit at mu=0 (makes the Asimov data)",
+    "asimov_free": "Asimov best fit",
+    "asimov_conditional": f"Asimov fit at mu={MU_TEST:g}",
+}
+
+
+def cross_check_minima(spec: dict, plan: HistFactoryPlan, root_model: RootModel, pyhf_result: dict, root_result: dict,
+                       fit_settings: dict | None, eval_backend: str, options: FitOptions, mu: float = MU_TEST,
+                       tolerances: Tolerances = Tolerances()) -> list[dict]:
+    """For each fit: both NLLs at both best-fit points, and a refit from the lower one.
+
+    pyhf and ROOT each evaluate their NLL at their own and at the other's
+    best-fit point.  When both agree that one point is lower by more than
+    :data:`MINIMA_GAP` (in 2*NLL), the two fits ended in different minima of
+    the same function: the side with the higher minimum is refitted, started
+    from the other's point, to show that its minimiser stays in (or below) the
+    lower minimum.  When the two evaluations disagree, the models differ at the
+    fitted points (the model check moves parameters by half a width only).
+    The two fits to the Asimov data are checked where the fits at mu=0 that
+    make it found the same minimum (else each side fits other data): pyhf's
+    NLL on pyhf's Asimov data, ROOT's on ROOT's, with its global observables.
+    Returns one entry per fit checked; ``different`` is True where the minima differ.
+    """
+    import numpy as np
+
+    pyhf = _numpy_pyhf(fit_settings)
+    model = pyhf_model(spec, plan)
+    data = np.asarray(pyhf_data(spec, model))
+    nll = RootNLL(root_model, eval_backend, offset="none")
+    fits = [("best_fit", "best_fit", None)]
+    if plan.poi is not None:
+        fits += [("conditional", "conditional_fit", mu), ("asimov_generation", "asimov_generation_fit", 0.0),
+                 ("asimov_free", "asimov_free_fit", None), ("asimov_conditional", "asimov_conditional_fit", mu)]
+    entries = []
+    asimov_nll = None
+    for fit, key, fixed in fits:
+        if fit.startswith("asimov_") and fit != "asimov_generation":
+            # Fits to the Asimov data: each side fits its own, made from its own fit at mu=0.
+            # Only where those fits found the same minimum are the two datasets the same.
+            generation = next(e for e in entries if e["fit"] == "asimov_generation")
+            if generation["different"] or generation["degenerate"] or not generation["same_function"]:
+                continue
+            asimov, globs = root_result["asimov_dataset"]
+            if asimov_nll is None:
+                asimov_nll = RootNLL(root_model, eval_backend, data=asimov, offset="none")
+            fit_data, fit_nll, root_data = np.asarray(pyhf_result["asimov_data"]), asimov_nll, asimov
+        else:
+            fit_data, fit_nll, root_data, globs = data, nll, None, {}
+        points = {"pyhf": pyhf_result[key], "ROOT": root_result[key]}
+        with _global_observables(root_model, globs):
+            twice_nll = {
+                side: {
+                    "pyhf": -2.0 * float(model.logpdf(np.asarray(point), fit_data)[0]),
+                    "ROOT": 2.0 * fit_nll.value(point),
+                }
+                for side, point in points.items()
+            }
+        # > 0: pyhf's point is lower, as each side sees it.
+        gap_pyhf = twice_nll["ROOT"]["pyhf"] - twice_nll["pyhf"]["pyhf"]
+        gap_root = twice_nll["ROOT"]["ROOT"] - twice_nll["pyhf"]["ROOT"]
+        entry: dict[str, Any] = {
+            "fit": fit,
+            "label": FIT_LABELS[fit],
+            "twice_nll_gap_pyhf": gap_pyhf,
+            "twice_nll_gap_root": gap_root,
+            "different": False,
+            "same_function": abs(gap_pyhf - gap_root) <= (
+                ASIMOV_GAP_AGREEMENT * max(abs(gap_pyhf), abs(gap_root)) + ASIMOV_GAP_FLOOR if root_data is not None
+                else MODEL_CHECK_TOLERANCE * max(1.0, abs(gap_pyhf))
+            ),
+            # 2*NLL at {whose best-fit point: {evaluated by: value}}
+            "twice_nll": twice_nll,
+        }
+        # The free parameter whose two fitted values differ most: with the same NLL, a
+        # difference beyond the nuisance tolerance is a degenerate (or flat) minimum.
+        worst = max(
+            ((abs(points["pyhf"][k] - points["ROOT"][k]), k) for k in range(len(root_model.pyhf_order))
+             if not root_model.fixed[k] and not (fixed is not None and root_model.pyhf_order[k][0] == plan.poi)),
+            default=(0.0, None),
+        )
+        entry["degenerate"] = False
+        if worst[1] is not None:
+            name, i, _ = root_model.pyhf_order[worst[1]]
+            label = f"{name}[{i}]" if len(plan.root_names[name]) > 1 else name
+            entry["largest_point_difference"] = {"parameter": label, "pyhf": points["pyhf"][worst[1]], "ROOT": points["ROOT"][worst[1]]}
+            entry["degenerate"] = entry["same_function"] and abs(gap_pyhf) <= MINIMA_GAP and worst[0] > tolerances.nuisance_abs
+        if entry["same_function"] and abs(gap_pyhf) > MINIMA_GAP:
+            lower = "pyhf" if gap_pyhf > 0 else "ROOT"
+            higher = "ROOT" if lower == "pyhf" else "pyhf"
+            start = points[lower]
+            if higher == "ROOT":
+                with _global_observables(root_model, globs):
+                    refit_nll = RootNLL(root_model, eval_backend, data=root_data, offset=options.offset)
+                    _, refit_point, status = refit_nll.minimize(options, fixed_poi=fixed, start=start)
+                    refit_twice_nll = 2.0 * fit_nll.value(refit_point)
+                own = twice_nll["ROOT"]["ROOT"]
+                root_model.reset()
+            else:
+                init = np.asarray(start)
+                if fixed is None:
+                    refit_point = pyhf.infer.mle.fit(fit_data, model, init_pars=init.tolist())
+                else:
+                    refit_point = pyhf.infer.mle.fixed_poi_fit(fixed, fit_data, model, init_pars=init.tolist())
+                refit_point = [float(x) for x in refit_point]
+                refit_twice_nll = -2.0 * float(model.logpdf(np.asarray(refit_point), fit_data)[0])
+                own, status = twice_nll["pyhf"]["pyhf"], None
+            entry.update(
+                different=True,
+                lower=lower,
+                twice_nll_gap=abs(gap_pyhf),
+                refit={
+                    "side": higher,
+                    "started_from": f"{lower}'s {FIT_LABELS[fit]}",
+                    # The refit's 2*NLL relative to the side's own first fit (< 0: it found the lower minimum).
+                    "twice_nll_change": refit_twice_nll - own,
+                    # ... by the gap the refitted side's own NLL sees (on Asimov data the two differ a little).
+                    "reaches_lower_minimum": refit_twice_nll - own <= -abs(gap_root if higher == "ROOT" else gap_pyhf) + MINIMA_GAP,
+                    "minuit_status": status,
+                },
+            )
+        entries.append(entry)
+    return entries
+
+
 # --------------------------------------------------------------------------- comparison
 
 
-def _entry(name: str, pyhf_value: float, root_value: float, kind: str, tol: Tolerances) -> dict:
+def _entry(name: str, pyhf_value: float, root_value: float, kind: str, tol: Tolerances, fits: tuple[str, ...] = ("best_fit",)) -> dict:
     diff = abs(root_value - pyhf_value)
     scale = max(abs(pyhf_value), abs(root_value))
     rel = diff / scale if scale > 0 else 0.0
@@ -1201,6 +1524,8 @@ def _entry(name: str, pyhf_value: float, root_value: float, kind: str, tol: Tole
         "rel_diff": rel,
         "tolerance": tolerance,
         "passed": bool(passed and math.isfinite(diff)),
+        # The fits (FIT_LABELS) this quantity is read off.
+        "fits": list(fits),
     }
 
 
@@ -1210,15 +1535,17 @@ def compare_results(pyhf_result: dict, root_result: dict, root_model: RootModel,
         _entry("2*dNLL(initial -> best fit)", pyhf_result["twice_delta_nll_initial_to_best"], root_result["twice_delta_nll_initial_to_best"], "nll", tol)
     ]
     if "mu_hat" in pyhf_result:
+        observed = ("best_fit", "conditional")
+        asimov = ("asimov_generation", "asimov_free", "asimov_conditional")
         entries += [
             _entry("mu_hat", pyhf_result["mu_hat"], root_result["mu_hat"], "abs", tol),
-            _entry(f"q_mu = 2*dNLL(mu={MU_TEST:g})", pyhf_result["q_mu"], root_result["q_mu"], "nll", tol),
-            _entry("qtilde_mu", pyhf_result["qtilde_mu"], root_result["qtilde_mu"], "nll", tol),
-            _entry("qtilde_mu_asimov", pyhf_result["qtilde_mu_asimov"], root_result["qtilde_mu_asimov"], "nll", tol),
-            _entry("CLs_obs", pyhf_result["cls_obs"], root_result["cls_obs"], "cls", tol),
+            _entry(f"q_mu = 2*dNLL(mu={MU_TEST:g})", pyhf_result["q_mu"], root_result["q_mu"], "nll", tol, observed),
+            _entry("qtilde_mu", pyhf_result["qtilde_mu"], root_result["qtilde_mu"], "nll", tol, observed),
+            _entry("qtilde_mu_asimov", pyhf_result["qtilde_mu_asimov"], root_result["qtilde_mu_asimov"], "nll", tol, asimov),
+            _entry("CLs_obs", pyhf_result["cls_obs"], root_result["cls_obs"], "cls", tol, observed + asimov),
         ]
         for n, p, r in zip((-2, -1, 0, 1, 2), pyhf_result["cls_exp"], root_result["cls_exp"]):
-            entries.append(_entry(f"CLs_exp({n:+d} sigma)", p, r, "cls", tol))
+            entries.append(_entry(f"CLs_exp({n:+d} sigma)", p, r, "cls", tol, asimov))
     # Nuisance parameters at the best fit: the largest difference, named.
     worst = None
     for k, (name, i, root_name) in enumerate(root_model.pyhf_order):
@@ -1235,7 +1562,8 @@ def compare_results(pyhf_result: dict, root_result: dict, root_model: RootModel,
     for name, ((low, high), where) in root_model.plan.clipped_normsys.items():
         k = next(k for k, (pname, _, _) in enumerate(root_model.pyhf_order) if pname == name)
         fitted = [result[fit][k] for result in (pyhf_result, root_result) for fit in ("best_fit", "conditional_fit") if fit in result]
-        entry = _entry(f"{name} at the best fit (pyhf's code4 factor of {where} < 0 for alpha in [{low:.3f}, {high:.3f}], ROOT's 0)", pyhf_result["best_fit"][k], root_result["best_fit"][k], "nuisance", tol)
+        entry = _entry(f"{name} at the best fit (pyhf's code4 factor of {where} < 0 for alpha in [{low:.3f}, {high:.3f}], ROOT's 0)", pyhf_result["best_fit"][k], root_result["best_fit"][k], "nuisance", tol,
+                       ("best_fit", "conditional") if "conditional_fit" in pyhf_result else ("best_fit",))
         entry["tolerance"] += f"; every fit outside [{low:.3f}, {high:.3f}]"
         entry["passed"] = entry["passed"] and all(not (low <= value <= high) for value in fitted)
         entries.append(entry)
@@ -1253,16 +1581,28 @@ def compare(
     export_directory: str | os.PathLike | None = None,
     options: FitOptions = FitOptions(),
     tolerances: Tolerances = Tolerances(),
+    root_spec: dict | None = None,
+    stat_errors: dict[str, tuple[str, float]] | None = None,
 ) -> dict:
-    """pyhf vs ROOT on one likelihood: the comparison report (JSON-serialisable)."""
+    """pyhf vs ROOT on one likelihood: the comparison report (JSON-serialisable).
+
+    *root_spec*: the spec ROOT builds, if not *spec* (the tests give ROOT other
+    data to see the comparison fail, and say why).  *stat_errors*: an XML
+    likelihood's StatErrorConfig per channel (:func:`read_stat_error_configs`),
+    honoured on both sides.
+    """
     check_eval_backend(eval_backend)
-    plan = plan_histfactory(spec, measurement, modifier_settings)
+    plan = plan_histfactory(spec, measurement, modifier_settings, stat_errors)
     pyhf = _numpy_pyhf(fit_settings)
     pyhf_result = pyhf_inference(spec, plan, fit_settings)
-    root_model = build_workspace(spec, plan.measurement, modifier_settings, route=route, xml_directory=export_directory)
+    root_model = build_workspace(root_spec or spec, plan.measurement, modifier_settings, route=route, xml_directory=export_directory,
+                                 stat_errors=stat_errors)
     model_mismatch = check_model_equivalence(root_model, pyhf_model(spec, plan), eval_backend)
     root_result = root_inference(root_model, eval_backend, options)
     entries = compare_results(pyhf_result, root_result, root_model, tolerances)
+    minima = cross_check_minima(spec, plan, root_model, pyhf_result, root_result, fit_settings, eval_backend, options, tolerances=tolerances)
+    entries += lower_minima_entries(minima, tolerances)
+    causes = verdict_causes(entries, minima, root_result["minuit_status"])
     ROOT = import_root()
     return {
         "likelihood": label,
@@ -1273,6 +1613,14 @@ def compare(
         "n_parameters": len(root_model.pyhf_order),
         "interpolation": {
             mtype: f"pyhf {code} = ROOT code {root_code}" for mtype, (code, root_code) in plan.interpolation.items()
+        },
+        # A result compared with ROOT-referenced values needs these codes: say where they came from.
+        "interpolation_source": interpolation_sources(modifier_settings),
+        # Every channel with stat errors: its constraint and pruning threshold, on both sides.
+        "stat_errors": {
+            c.name: {"constraint": c.stat_constraint, "rel_error_threshold": c.stat_threshold,
+                     "source": "the XML: its StatErrorConfig, or HistFactory's default without one" if stat_errors and c.name in stat_errors else "pyhf's staterror"}
+            for c in plan.channels if any(s.staterror is not None for s in c.samples)
         },
         "pyhf": {
             "version": pyhf.__version__,
@@ -1298,9 +1646,90 @@ def compare(
         },
         "export_directory": str(Path(export_directory).resolve()) if export_directory else None,
         "quantities": entries,
-        # Minuit2 status 0 (converged) or 1 (converged, covariance forced positive definite).
-        "passed": all(e["passed"] for e in entries) and all(v in (0, 1) for v in root_result["minuit_status"].values()),
+        "minima": minima,
+        # Why it failed, most fundamental first (see verdict_causes); empty when it passed.
+        "causes": causes,
+        "verdict": "passed" if not causes else "FAILED: " + "; ".join(c["text"] for c in causes),
+        # Every quantity within tolerance, one minimum per fit, every Minuit2 status 0 or 1.
+        "passed": not causes,
     }
+
+
+def lower_minima_entries(minima: list[dict], tol: Tolerances = Tolerances()) -> list[dict]:
+    """Where the observed-data fits ended in different minima: q_mu from the lower minima, each side with its own NLL.
+
+    Both sides evaluated both points (:func:`cross_check_minima`), so q_mu =
+    2*NLL(lower conditional minimum) - 2*NLL(lower best fit) is computed by pyhf
+    and by ROOT at the same two points: it agrees when the functions do, and is
+    the q_mu a global minimiser would give.  Nothing is returned where every fit
+    found the same minimum.
+    """
+    by_fit = {m["fit"]: m for m in minima}
+    if not any(by_fit.get(fit, {}).get("different") for fit in ("best_fit", "conditional")) or "conditional" not in by_fit:
+        return []
+
+    def lower(fit: str) -> str:
+        m = by_fit[fit]
+        return m["lower"] if m["different"] else "pyhf"
+
+    best, cond = lower("best_fit"), lower("conditional")
+    q = {side: by_fit["conditional"]["twice_nll"][cond][side] - by_fit["best_fit"]["twice_nll"][best][side] for side in ("pyhf", "ROOT")}
+    entry = _entry(f"q_mu at the lower minima ({best}'s best fit, {cond}'s fit at mu={MU_TEST:g})", q["pyhf"], q["ROOT"], "nll", tol, ())
+    return [entry]
+
+
+def verdict_causes(entries: list[dict], minima: list[dict], minuit_status: dict[str, int]) -> list[dict]:
+    """Why a comparison fails, each cause once, and a ``notes`` list on every quantity it affects.
+
+    In this order: fits that ended in different minima of the same function
+    (a finding about the minimisers, not about the models: ``kind`` "minima"),
+    fitted points where the two NLLs differ ("model"), ROOT fits whose Minuit2
+    status is not 0 or 1 ("minuit"), then quantities outside their tolerance
+    that no cause above explains ("disagreement").  Every one is a finding
+    (exit status 1); a model that cannot be built or mapped is a UserError
+    (exit status 2) before any of this runs.
+    """
+    causes: list[dict] = []
+    notes: dict[str, list[str]] = {}
+    for m in minima:
+        if m["different"]:
+            refit = m["refit"]
+            reached = "reaches it" if refit["reaches_lower_minimum"] else "does not reach it"
+            text = (f"different minima found in the {m['label']} ({m['lower']}'s is lower by 2*dNLL = {m['twice_nll_gap']:.6g}; "
+                    f"both NLLs agree on that to {abs(m['twice_nll_gap_pyhf'] - m['twice_nll_gap_root']):.1e}; "
+                    f"{refit['side']} refitted from {refit['started_from']} {reached}: 2*NLL changes by {refit['twice_nll_change']:.6g})")
+            causes.append({"kind": "minima", "fit": m["fit"], "text": text})
+            notes[m["fit"]] = notes.get(m["fit"], []) + [f"different minima in the {m['label']}, {m['lower']}'s lower by {m['twice_nll_gap']:.3g}"]
+        elif m.get("degenerate"):
+            point = m["largest_point_difference"]
+            text = (f"the {m['label']} ended at different points with the same NLL (2*NLL differs by {abs(m['twice_nll_gap_pyhf']):.1e}; "
+                    f"{point['parameter']} is {point['pyhf']:.6g} in pyhf and {point['ROOT']:.6g} in ROOT): a degenerate or flat minimum")
+            causes.append({"kind": "minima", "fit": m["fit"], "text": text})
+            notes[m["fit"]] = notes.get(m["fit"], []) + [f"degenerate minimum in the {m['label']}"]
+        elif not m["same_function"]:
+            text = (f"pyhf and ROOT's NLLs differ at the points of the {m['label']}: 2*NLL(ROOT's point) - 2*NLL(pyhf's point) "
+                    f"is {m['twice_nll_gap_pyhf']:.6g} in pyhf and {m['twice_nll_gap_root']:.6g} in ROOT; the models are not the same there")
+            causes.append({"kind": "model", "fit": m["fit"], "text": text})
+            notes[m["fit"]] = notes.get(m["fit"], []) + [f"the NLLs differ at the points of the {m['label']}"]
+    remarks: dict[str, str] = {}
+    for fit, status in minuit_status.items():
+        if status in MINUIT_OK and status != 0:
+            # Converged, covariance forced positive definite: said on the rows, not a failure.
+            remarks[fit] = f"ROOT's {FIT_LABELS[fit]}: Minuit2 status {status} ({MINUIT_STATUS[status]})"
+        elif status not in MINUIT_OK:
+            meaning = MINUIT_STATUS.get(status, "unknown status")
+            causes.append({"kind": "minuit", "fit": fit, "text": f"ROOT's {FIT_LABELS[fit]} ended with Minuit2 status {status} ({meaning})"})
+            notes[fit] = notes.get(fit, []) + [f"ROOT's {FIT_LABELS[fit]}: Minuit2 status {status} ({meaning})"]
+    unexplained = []
+    for e in entries:
+        e["notes"] = [note for fit in e["fits"] for note in notes.get(fit, [])]
+        e["remarks"] = [remarks[fit] for fit in e["fits"] if fit in remarks]
+        if not e["passed"] and not e["notes"]:
+            unexplained.append(e["quantity"])
+    if unexplained:
+        causes.append({"kind": "disagreement", "fit": None,
+                       "text": f"pyhf and ROOT disagree beyond tolerance on {', '.join(unexplained)} (same model, same minima, every fit converged)"})
+    return causes
 
 
 # --------------------------------------------------------------------------- ROOT peer benchmarks
@@ -1392,17 +1821,27 @@ def _load_likelihood(name: str, region: str | None, patch: str | None) -> dict:
             raise UserError(f"synthetic likelihoods are named synthetic/<n_bins>, e.g. synthetic/10; got {name!r}") from None
         if region or patch:
             raise UserError("synthetic likelihoods have no regions or patches")
-        return {"spec": make_workspace(n_bins), "measurement": "meas", "modifier_settings": None, "fit_settings": {}, "label": name}
+        return {"spec": make_workspace(n_bins), "measurement": "meas", "modifier_settings": None, "fit_settings": {}, "label": name, "stat_errors": None}
     if "/" in name and region is None:
         name, region = name.split("/", 1)
     try:
         from .likelihoods import load
     except ImportError as exc:
         raise UserError(f"the likelihood registry is not available in this checkout ({exc}); try synthetic/<n_bins>") from None
+    from .likelihoods import entry
+
     lk = load(name, region=region, patch=patch)
     # The registry's scipy_optimizer options for this likelihood (e.g. a tighter tolerance).
     fit_settings = lk.fit_settings("scipy") if callable(lk.fit_settings) else lk.fit_settings
+    # An XML likelihood's StatErrorConfig, which pyhf's readxml drops (see read_stat_error_configs).
+    registered = entry(lk.name)
+    _, region_spec = registered.region(lk.region)
+    stat_errors = None
+    if "xml" in region_spec:
+        root = registered.root()
+        stat_errors = read_stat_error_configs(root / region_spec["xml"], root / region_spec.get("rootdir", "."))
     return {
+        "stat_errors": stat_errors,
         "spec": lk.spec,
         "measurement": lk.measurement,
         "modifier_settings": lk.modifier_settings,
@@ -1416,12 +1855,20 @@ def _print_report(report: dict) -> None:
           f"({report['root']['route']}, {report['root']['eval_backend']} backend, {report['root']['minimizer']})")
     if report["background_only"]:
         print(f"background-only (measurement POI {report['declared_poi']!r} is not in the model)")
+    sources = report.get("interpolation_source", {})
+    print("interpolation: " + "; ".join(f"{mtype} {text} ({sources.get(mtype, '')})" for mtype, text in report["interpolation"].items()))
+    if report.get("stat_errors"):
+        print("stat errors: " + "; ".join(
+            f"{name} {c['constraint']}, RelErrorThreshold {c['rel_error_threshold']:g} ({c['source']})" for name, c in report["stat_errors"].items()))
     width = max(len(e["quantity"]) for e in report["quantities"])
     print(f"{'quantity':<{width}}  {'pyhf':>14}  {'ROOT':>14}  {'abs diff':>9}  {'rel diff':>9}  tolerance")
     for e in report["quantities"]:
-        mark = "ok" if e["passed"] else "FAIL"
+        # A value within tolerance read off a failed fit or a local minimum is not an agreement.
+        mark = ("ok" if e["passed"] else "FAIL") if not e.get("notes") else ("UNRELIABLE" if e["passed"] else "FAIL") + ": " + "; ".join(e["notes"])
+        if e.get("remarks"):
+            mark += " (" + "; ".join(e["remarks"]) + ")"
         print(f"{e['quantity']:<{width}}  {e['pyhf']:>14.8g}  {e['root']:>14.8g}  {e['abs_diff']:>9.2e}  {e['rel_diff']:>9.2e}  {e['tolerance']}  {mark}")
-    print("passed" if report["passed"] else "FAILED")
+    print(report["verdict"])
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -1435,6 +1882,7 @@ def run_cli(args: argparse.Namespace) -> int:
         eval_backend=args.backend_eval,
         label=loaded["label"],
         export_directory=args.export,
+        stat_errors=loaded["stat_errors"],
     )
     if args.json:
         print(json.dumps(report, indent=1))

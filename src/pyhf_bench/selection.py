@@ -24,8 +24,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from . import UserError, support
+from .asvmachine import ensure_machine, machine_name
 
 
 #: asv_runner's types of the benchmarks whose result is the benchmark process's memory (mem_, peakmem_).
@@ -38,6 +40,7 @@ class Combination:
     ids: tuple[str, ...]  # asv's parameter ids, e.g. ("'sbottom/RegionA'", "'numpy'", ...)
     quick: bool
     kind: str  # asv_runner's benchmark type: time, timeraw, track, memory, peakmemory
+    requires: tuple[str, ...] = ()  # distributions the benchmark needs beyond pyhf's (its class's ``requires``)
 
     @property
     def name(self) -> str:
@@ -63,25 +66,30 @@ def combinations(benchmark_dir: Path) -> list[Combination]:
     for bench in found:
         owner = getattr(bench.func, "__self__", None)
         quick = getattr(type(owner), "quick", {}) if owner is not None else {}
+        requires = tuple(getattr(type(owner), "requires", ())) if owner is not None else ()
         if not bench._params:
-            out.append(Combination(bench.name, (), True, bench.type))
+            out.append(Combination(bench.name, (), True, bench.type, requires))
             continue
         for values, ids in zip(itertools.product(*bench._params), itertools.product(*bench.params)):
             params = dict(zip(bench.param_names, values))
-            out.append(Combination(bench.name, tuple(ids), support.in_quick_tier(quick, params), bench.type))
+            out.append(Combination(bench.name, tuple(ids), support.in_quick_tier(quick, params), bench.type, requires))
     return out
 
 
-def tier_regexes(tier: str, benchmark_dir: Path, within: list[str] | None = None) -> list[str]:
+def tier_regexes(tier: str, benchmark_dir: Path, within: list[str] | None = None,
+                 available: Callable[[str], bool] | None = None) -> list[str]:
     """One anchored ``-b`` regex per benchmark, matching exactly its combinations in *tier*.
 
     *within*: the user's own ``-b`` regexes (asv ORs several), applied first as
     asv would, so ``-b Logpdf`` with the quick tier is the quick Logpdf combinations.
+    *available*: whether a distribution a benchmark ``requires`` is in the target
+    environment; benchmarks that need a missing one are left out (None: keep all).
     """
-    return [regex for _, regex in _tier_selection(tier, benchmark_dir, within).values()]
+    return [regex for _, regex in _tier_selection(tier, benchmark_dir, within, available).values()]
 
 
-def _tier_selection(tier: str, benchmark_dir: Path, within: list[str] | None) -> dict[str, tuple[str, str]]:
+def _tier_selection(tier: str, benchmark_dir: Path, within: list[str] | None,
+                    available: Callable[[str], bool] | None = None) -> dict[str, tuple[str, str]]:
     """``{benchmark: (asv's benchmark type, regex)}``: :func:`tier_regexes` by benchmark."""
     support.check_choice("tier", tier)
     if within:
@@ -91,10 +99,14 @@ def _tier_selection(tier: str, benchmark_dir: Path, within: list[str] | None) ->
             raise UserError(f"-b {exc.pattern!r} is not a regular expression: {exc}") from None
     chosen: dict[str, list[tuple[str, ...]]] = {}
     kinds: dict[str, str] = {}
+    counts: dict[str, int] = {}
     for combo in combinations(benchmark_dir):
+        counts[combo.benchmark] = counts.get(combo.benchmark, 0) + 1
         if tier == "quick" and not combo.quick:
             continue
         if within and not any(pattern.search(combo.name) for pattern in user):
+            continue
+        if available is not None and not all(available(dist) for dist in combo.requires):
             continue
         chosen.setdefault(combo.benchmark, []).append(combo.ids)
         kinds[combo.benchmark] = combo.kind
@@ -102,12 +114,25 @@ def _tier_selection(tier: str, benchmark_dir: Path, within: list[str] | None) ->
     for benchmark, id_sets in chosen.items():
         if id_sets == [()]:
             regexes[benchmark] = (kinds[benchmark], f"^{re.escape(benchmark)}$")
+        elif len(id_sets) == counts[benchmark]:
+            # Every combination (the full tier): the name alone, not thousands of alternatives.
+            regexes[benchmark] = (kinds[benchmark], rf"^{re.escape(benchmark)}\(")
         else:
             alternatives = "|".join(re.escape(", ".join(ids)) for ids in id_sets)
             regexes[benchmark] = (kinds[benchmark], rf"^{re.escape(benchmark)}\((?:{alternatives})\)$")
     if not regexes:
         raise UserError(f"no benchmark combination of the {tier} tier matches -b {' '.join(within or [])!r}")
     return regexes
+
+
+def left_out(benchmark_dir: Path, available: Callable[[str], bool]) -> dict[str, tuple[str, ...]]:
+    """``{benchmark module: missing distributions}`` for the benchmarks that need what is not *available*."""
+    missing: dict[str, set[str]] = {}
+    for combo in combinations(benchmark_dir):
+        gone = {dist for dist in combo.requires if not available(dist)}
+        if gone:
+            missing.setdefault(combo.benchmark.split(".")[0], set()).update(gone)
+    return {module: tuple(sorted(dists)) for module, dists in sorted(missing.items())}
 
 
 def split_bench_args(asv_args: list[str]) -> tuple[list[str], list[str]]:
@@ -129,7 +154,8 @@ def split_bench_args(asv_args: list[str]) -> tuple[list[str], list[str]]:
     return rest, bench
 
 
-def asv_run_passes(tier: str, benchmark_dir: Path, asv_args: list[str]) -> list[tuple[dict, list[str]]]:
+def asv_run_passes(tier: str, benchmark_dir: Path, asv_args: list[str],
+                   available: Callable[[str], bool] | None = None) -> list[tuple[dict, list[str]]]:
     """The ``asv run`` calls of ``pyhf-bench asv-run``: ``[(environment, asv arguments), ...]``.
 
     *asv_args* with their ``-b`` regexes replaced by the tier's selection within them,
@@ -138,9 +164,10 @@ def asv_run_passes(tier: str, benchmark_dir: Path, asv_args: list[str]) -> list[
     large server costs little).  Memory benchmarks run in a second pass with pyhf only:
     a forked child's peak RSS counts the server's resident pages, and with the
     frameworks there a numpy fit's process read 526 MB instead of 95 MB (measured).
+    *available*: as in :func:`tier_regexes`.
     """
     rest, bench = split_bench_args(asv_args)
-    chosen = _tier_selection(tier, benchmark_dir, bench)
+    chosen = _tier_selection(tier, benchmark_dir, bench, available)
     passes = []
     for memory, preload in ((False, os.environ.get(support.PRELOAD_ENV) or "frameworks"), (True, "pyhf")):
         # asv's memory and peakmemory benchmarks: the benchmark process's own memory is the result.
@@ -175,8 +202,12 @@ def _cmd(args) -> int:
     if not config.is_file():
         raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
     tier = args.tier or support.tier()  # argparse and support.tier() check the name
+    passthrough = list(getattr(args, "passthrough", []))
+    machine, registered = ensure_machine(machine_name(passthrough))
+    if registered:
+        print(f"registered this machine with asv as {machine!r} (`asv machine --yes`)")
     status = 0
-    for env, asv_args in asv_run_passes(tier, benchmark_dir_of(config), list(getattr(args, "passthrough", []))):
+    for env, asv_args in asv_run_passes(tier, benchmark_dir_of(config), passthrough):
         n = asv_args.count("-b")
         print(f"+ {' '.join(f'{k}={v}' for k, v in env.items())} asv run <{n} -b selections of the {tier} tier> "
               + " ".join(asv_args[2 * n:]), flush=True)
