@@ -6,7 +6,8 @@
 #   tools/gpu-validation.sh --prepare      # wheels for pyhf + asv (cp312) into .whl/, data into .gpu-data/
 # Then on the GPU machine, from the repo root (carry .whl, .gpu-data and .pyhf-history):
 #   OUT=/some/dir tools/gpu-validation.sh
-# Everything lands in $OUT: env.json, gpu-check.json, gpu-tests.log, asv-results.tar.gz, run.log.
+# Everything lands in $OUT: env.json, gpu-check.json, accelerator-measured-gpu.json (measured beside
+# predicted, docs/accelerators.md), zigzag-gpu.json (pyhf #301), gpu-tests.log, asv-results.tar.gz, run.log.
 # Budget: about 8 minutes (the device tool allows 10 per command).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,22 @@ echo "machine name: $machine"
 
 pyhf_bench env --json > "$OUT/env.json" || true
 pyhf_bench gpu-check --out "$OUT/gpu-check.json" > /dev/null || true
+
+# The committed predictions (docs/accelerator-predictions.json, see docs/accelerators.md): the same
+# JAX steps timed on this GPU and written beside the predicted times. The H100 variant is read off
+# the card's name; models up to 10^4 bins (10^5 takes ~40 s to build), at most ~150 s.
+case "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" in
+    *H100*PCIe*) spec=h100-pcie ;;
+    *) spec=h100-sxm ;;
+esac
+pyhf_bench accelerators measure --device gpu --spec "$spec" --max-bins 10000 --budget 150 \
+    --out "$OUT/accelerator-measured-gpu.json" || true
+# pyhf #301: the interpolators swept three times over bins around multiples of 128 (~1 min).
+pyhf_bench accelerators zigzag --device gpu --precision 32b --repeats 3 --out "$OUT/zigzag-gpu.json" || true
+mkdir -p "$OUT/accelerator-plots"
+pyhf_bench accelerators plot --measured "$OUT/accelerator-measured-gpu.json" --zigzag "$OUT/zigzag-gpu.json" \
+    --out "$OUT/accelerator-plots" \
+    || echo "no plots here (matplotlib missing?): run the plot command on the files after fetching them"
 $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -25 | tee "$OUT/gpu-tests.log" || true
 
 # asv on the installed pyhf 0.7.6: the commit of v0.7.6 in the offline history.

@@ -24,6 +24,8 @@ from . import UserError
 
 def _build_parser() -> argparse.ArgumentParser:
     from . import (
+        accelerators,
+        costs,
         dashboard,
         envinfo,
         gpucheck,
@@ -62,6 +64,8 @@ def _build_parser() -> argparse.ArgumentParser:
     roobridge.add_parser(sub)
     scan.add_parser(sub)
     tiertime.add_parser(sub)
+    costs.add_parser(sub)
+    accelerators.add_parser(sub)
     return parser
 
 

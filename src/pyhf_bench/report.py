@@ -736,7 +736,9 @@ def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] 
     md += _profiles_section(profiles, out)
     md += ["## TPU", "",
            "**No TPU run was made**: none of the result files read here comes from a machine with a TPU, so "
-           "this report has no TPU numbers. (Placeholder: the GPU/TPU issue fills this section.)", ""]
+           "this report has no TPU numbers. What the compilers' counts predict for GPUs and TPUs, the TPU "
+           "questions (float64, pyhf #301's zig-zag) and the measurement that would settle them: "
+           "[docs/accelerators.md](../accelerators.md).", ""]
     md += ["## Findings", "", "Computed from the numbers above when this report was generated.", ""]
     md += [f"* {f}" for f in findings] or ["* No measurement to draw a finding from."]
     failed = sorted({(m.machine, m.benchmark, _label(tuple(m.params.items()))) for m in rs.measurements if m.status == "failed"})

@@ -122,3 +122,25 @@ def make_data(model, spec: dict | None = None) -> list[float]:
         expected = tensorlib.tolist(model.expected_actualdata(tensorlib.astensor(model.config.suggested_init())))
         main = [float(round(x)) for x in expected]
     return main + [float(x) for x in model.config.auxdata]
+
+
+def make_histogramssets(n_sys: int, n_bins: int, seed: int = 0) -> list:
+    """(n_sys, 1 sample, [down, nominal, up], n_bins) histograms for pyhf's interpolators, seeded.
+
+    Moved here from ``benchmarks/interpolators.py`` (same seed strings, same
+    output) so that ``pyhf-bench costs`` counts the interpolators the benchmarks time.
+    """
+    rng = random.Random(f"pyhf-bench-interp-{n_sys}-{n_bins}-{seed}")
+    sets = []
+    for _ in range(n_sys):
+        nominal = [rng.uniform(10.0, 100.0) for _ in range(n_bins)]
+        down = [x * rng.uniform(0.85, 0.98) for x in nominal]
+        up = [x * rng.uniform(1.02, 1.15) for x in nominal]
+        sets.append([[down, nominal, up]])
+    return sets
+
+
+def make_alphasets(n_sys: int) -> list:
+    """The nuisance-parameter values the interpolator benchmarks evaluate at: one per systematic."""
+    rng = random.Random(f"pyhf-bench-alphas-{n_sys}")
+    return [[rng.uniform(-2.0, 2.0)] for _ in range(n_sys)]
