@@ -78,6 +78,19 @@ _AMD64_CLIENT_REQUEST = bytes.fromhex(
     "4889f8" "4889f2" "48c1c703" "48c1c70d" "48c1c73d" "48c1c733" "4887db" "4889d0" "c3"
 )
 
+#: The instruction-count benchmarks (benchmarks/instruction_counts.py): class -> the timed
+#: benchmark (module, class, method) whose setup and method it counts. Their parameters are
+#: the timed benchmark's (a subset of the values), so the two names pair up in `timed_name`.
+MIRRORS = {
+    "SyntheticLogpdf": ("synthetic_models", "Logpdf", "time_logpdf"),
+    "SyntheticNLLGradient": ("synthetic_models", "NLLGradient", "time_value_and_grad"),
+    "SyntheticFit": ("synthetic_models", "Fit", "time_fit"),
+    "SyntheticHypotest": ("synthetic_models", "Hypotest", "time_hypotest"),
+    "PublishedLogpdf": ("published_likelihoods", "Logpdf", "time_logpdf"),
+}
+BENCHMARK_MODULE = "instruction_counts"
+METHOD = "track_instructions"
+
 _TOTALS = re.compile(r"^(?:summary|totals):\s*(\d+)", re.M)
 
 
@@ -105,6 +118,18 @@ class ClientRequests:
 
     def running_on_valgrind(self) -> bool:
         return self.request(RUNNING_ON_VALGRIND, 0) != 0
+
+
+def timed_name(name: str) -> str:
+    """asv's name of the timed benchmark an instruction-count benchmark counts (*name* itself if none).
+
+    ``instruction_counts.SyntheticLogpdf.track_instructions('numpy', 'cpu', '64b', 100)``
+    -> ``synthetic_models.Logpdf.time_logpdf('numpy', 'cpu', '64b', 100)``."""
+    head, paren, rest = name.partition("(")
+    parts = head.split(".")
+    if len(parts) != 3 or parts[0] != BENCHMARK_MODULE or parts[1] not in MIRRORS or parts[2] != METHOD:
+        return name
+    return ".".join(MIRRORS[parts[1]]) + paren + rest
 
 
 def valgrind_path() -> str | None:

@@ -189,9 +189,46 @@ def continuous_command(config: Path, env_name: str, factor: float, base: str, he
     return cmd + [base, head]
 
 
-#: A row of asv's comparison table (as `asv continuous` prints it) whose mark says "worse":
-#: ``+`` slower beyond the factor (and significant), ``!`` newly failing.
-_WORSE_ROW = re.compile(r"^\s*\|\s*([+!])\s*\|.*\|\s*([^|]*?\S)\s*\|\s*$")
+def compare_command(config: Path, env_name: str, factor: float, base: str, head: str,
+                    machine: str | None = None) -> list[str]:
+    """``asv compare --factor F`` of the results the first pass stored: every row (not only the changed)."""
+    cmd = [sys.executable, "-m", "asv", "--config", str(config), "compare", "--factor", str(factor),
+           "--no-only-changed", "-E", env_name]
+    if machine:
+        cmd += ["--machine", machine]
+    return cmd + [base, head]
+
+
+#: A row of asv's comparison table (as `asv continuous` and `asv compare` print it, tabulate's
+#: "github" format): mark, before, after, ratio, benchmark. The header and the rule do not match.
+_ROW = re.compile(r"^\s*\|\s*([-+!x*]?)\s*\|([^|]*)\|([^|]*)\|\s*(~?[\d.]+|n/a)\s*\|\s*([^|]*?\S)\s*\|\s*$")
+#: What asv prints for a value it has not got (skipped, or failed).
+_NOT_MEASURED = ("n/a", "failed", "nan")
+
+
+@dataclass
+class Row:
+    mark: str  # "+" slower beyond the factor (and significant), "!" newly failing, "-" faster, "" same
+    before: str
+    after: str
+    ratio: float | None
+    name: str
+
+    @property
+    def measured(self) -> bool:
+        """Measured at both commits (a number on both sides)."""
+        return not any(v.strip().lower() in _NOT_MEASURED for v in (self.before, self.after))
+
+
+def table_rows(table: str) -> list[Row]:
+    """Every benchmark row of asv's comparison table(s) in *table*."""
+    rows = []
+    for m in map(_ROW.match, table.splitlines()):
+        if m:
+            ratio = m.group(4).lstrip("~")
+            rows.append(Row(m.group(1), m.group(2).strip(), m.group(3).strip(),
+                            None if ratio == "n/a" else float(ratio), m.group(5)))
+    return rows
 
 
 def worse_rows(table: str) -> list[tuple[str, str]]:
@@ -199,60 +236,159 @@ def worse_rows(table: str) -> list[tuple[str, str]]:
 
     The benchmark is asv's display name, ``module.Class.method(param, ...)`` for a
     parameterised one: the same string asv matches ``-b`` regexes against."""
-    return [(m.group(1), m.group(2)) for m in map(_WORSE_ROW.match, table.splitlines()) if m]
+    return [(row.mark, row.name) for row in table_rows(table) if row.mark in ("+", "!")]
+
+
+#: The benchmark module of the instruction counts (benchmarks/instruction_counts.py): its rows
+#: are judged by the instruction gate, the others by the wall-time gate.
+INSTRUCTION_MODULE = "instruction_counts."
+#: The factor of the instruction gate: counts repeat to about 0.2 % (docs/instruction-counts.md),
+#: so 1 % is five times the noise and below the 2 % slowdowns the proof injects.
+DEFAULT_INSTRUCTION_FACTOR = 1.01
+
+
+def is_instruction_benchmark(name: str) -> bool:
+    return name.startswith(INSTRUCTION_MODULE)
+
+
+@dataclass
+class Pass:
+    """One asv command's exit status and output."""
+
+    returncode: int
+    stdout: str
+    stderr: str = ""
+
+    @classmethod
+    def of(cls, proc) -> "Pass":
+        return cls(proc.returncode, proc.stdout or "", proc.stderr or "")
+
+
+#: The last line `asv continuous` prints once it has compared (continuous.py): without one of
+#: them it stopped before comparing (a clone, build or install failure).
+_CONTINUOUS_VERDICTS = ("BENCHMARKS NOT SIGNIFICANTLY CHANGED.", "SOME BENCHMARKS HAVE CHANGED SIGNIFICANTLY.")
+
+
+def _last_line(p: Pass) -> str:
+    """The line that says why asv stopped: its last error-looking line, else its last line."""
+    lines = [line.strip() for line in (p.stderr + "\n" + p.stdout).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.search(r"error|fatal|failed|not found|unable", line, re.I):
+            return line[:300]
+    return lines[-1][:300] if lines else "(no output)"
+
+
+def continuous_failure(p: Pass, what: str) -> str | None:
+    """Why an `asv continuous` pass could not measure (None: it compared)."""
+    if p.returncode not in (0, 1):
+        return f"{what}: asv continuous exited {p.returncode}: {_last_line(p)}"
+    if not any(v in p.stdout for v in _CONTINUOUS_VERDICTS):
+        return f"{what}: asv continuous stopped before comparing (exit {p.returncode}): {_last_line(p)}"
+    if p.returncode == 1 and not worse_rows(p.stdout):
+        return (f"{what}: asv continuous exited 1 but its table lists no worse benchmark; the table format may "
+                f"have changed (asv {_asv_version()})")
+    return None
 
 
 @dataclass
 class Review:
-    """The verdict of `review_commits`: 0 no regression, 1 a (confirmed) regression, 2 asv failed."""
+    """The verdict of `review_commits`: 0 no regression, 1 a regression, 2 could not measure (*reason*)."""
 
     exit_code: int
-    flagged_first: list[str]  # benchmarks the first pass marked slower
+    flagged_first: list[str]  # wall-time benchmarks the first pass marked slower
     failing: list[str]  # benchmarks that newly fail at head (not re-measured: a failure is not noise)
     confirmed: list[str]  # of flagged_first, those the confirmation pass marked slower again
     log: str
+    instructions: list[str] = None  # instruction-count benchmarks above the instruction factor
+    rows: list[Row] = None  # asv compare's table (every benchmark) at the instruction factor
+    reason: str = ""  # exit 2: why nothing could be judged
+
+    def __post_init__(self):
+        self.instructions = self.instructions or []
+        self.rows = self.rows or []
+
+
+def wall_flagged(first: Pass) -> list[str]:
+    """The wall-time benchmarks the first pass marked slower (to re-measure)."""
+    return [name for mark, name in worse_rows(first.stdout) if mark == "+" and not is_instruction_benchmark(name)]
+
+
+def decide(first: Pass, table: Pass | None, confirm: Pass | None, log: str = "") -> Review:
+    """The verdict from the passes' outputs (pure: tested on canned asv output).
+
+    *first*: ``asv continuous`` at the wall-time factor; *table*: ``asv compare`` of the
+    same results at the instruction factor (every row); *confirm*: the confirmation pass
+    over `wall_flagged` (None where nothing was flagged).  Exit 1 for an instruction
+    count above its factor, a wall-time slowdown both passes flag, or a newly failing
+    benchmark; 2 where a pass could not measure or no benchmark was measured at both
+    commits; else 0."""
+    flagged = wall_flagged(first)
+
+    def cannot(reason):
+        return Review(2, flagged, [], [], log, reason=reason)
+
+    reason = continuous_failure(first, "first pass")
+    if reason:
+        return cannot(reason)
+    if table is None or table.returncode not in (0, 1):
+        return cannot("asv compare of the first pass's results failed: " + (_last_line(table) if table else "not run"))
+    rows = table_rows(table.stdout)
+    if not any(row.measured or row.mark == "!" for row in rows):
+        return cannot("asv's table has no benchmark measured at both commits (empty table: all skipped, or the "
+                      "selection matched nothing)")
+    instructions = [r.name for r in rows if r.mark == "+" and is_instruction_benchmark(r.name)]
+    failing = sorted({r.name for r in rows if r.mark == "!"} | {n for m, n in worse_rows(first.stdout) if m == "!"})
+    confirmed = []
+    if flagged:
+        if confirm is None:
+            return cannot("the first pass flagged wall-time slowdowns but no confirmation pass ran")
+        reason = continuous_failure(confirm, "confirmation pass")
+        if reason:
+            return cannot(reason)
+        confirmed = [name for mark, name in worse_rows(confirm.stdout) if mark == "+" and name in flagged]
+    code = 1 if instructions or confirmed or failing else 0
+    return Review(code, flagged, failing, confirmed, log, instructions, rows)
 
 
 def review_commits(config: Path, env_name: str, base: str, head: str, factor: float = DEFAULT_FACTOR,
                    confirm_rounds: int = DEFAULT_CONFIRM_ROUNDS, machine: str | None = None,
-                   benchmarks: list[str] | None = None, cwd: Path | None = None, env: dict | None = None, echo=None) -> Review:
+                   benchmarks: list[str] | None = None, cwd: Path | None = None, env: dict | None = None, echo=None,
+                   instruction_factor: float = DEFAULT_INSTRUCTION_FACTOR) -> Review:
     """The pull-request check (the workflow runs this through `pyhf-bench review`).
 
     Pass 1: ``asv continuous --factor F --interleave-rounds`` over *benchmarks* (regexes; all if None).
-    Pass 2, only if pass 1 marked benchmarks slower: the same command on just those
-    benchmarks with ``-a rounds=confirm_rounds``. Why: on a shared machine a no-op measured
-    1.52x in pass 1 (CI, 4 rounds); a real regression survives a second, longer interleaved
-    measurement and such a burst of noise does not. A slowdown counts only if both passes
-    flag it; a newly failing benchmark counts at once."""
+    Then ``asv compare --factor F_instr`` of the same results: the instruction counts
+    (deterministic to about 0.2 %) are judged at the tight *instruction_factor* with no
+    second pass.  Pass 2, only if pass 1 marked wall-time benchmarks slower: the same
+    command on just those benchmarks with ``-a rounds=confirm_rounds``. Why: on a shared
+    machine a no-op measured 1.52x in pass 1 (CI, 4 rounds); a real regression survives a
+    second, longer interleaved measurement and such a burst of noise does not. A wall-time
+    slowdown counts only if both passes flag it; a newly failing benchmark counts at once.
+    See `decide`."""
     out = []
 
     def run(cmd):
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=3600)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=3600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            proc = subprocess.CompletedProcess(cmd, 2, "", f"error: {type(exc).__name__}: {exc}")
         text = f"$ {' '.join(cmd)}\n{proc.stdout}\n--- stderr ---\n{proc.stderr}\n"
         out.append(text)
         if echo:
             echo(text)
-        return proc
+        return Pass.of(proc)
 
     first = run(continuous_command(config, env_name, factor, base, head, benchmarks=benchmarks, machine=machine))
-    if first.returncode not in (0, 1):
-        return Review(first.returncode, [], [], [], "".join(out))
-    rows = worse_rows(first.stdout)
-    slower = [name for mark, name in rows if mark == "+"]
-    failing = [name for mark, name in rows if mark == "!"]
-    if first.returncode == 1 and not rows:
-        raise RuntimeError("asv continuous exited 1 but its table lists no worse benchmark; "
-                           "the table format may have changed (asv " + _asv_version() + ")")
-    confirmed = []
-    if slower:
-        second = run(continuous_command(config, env_name, factor, base, head, machine=machine,
-                                        benchmarks=[f"^{re.escape(name)}$" for name in slower],
-                                        rounds=confirm_rounds))
-        if second.returncode not in (0, 1):
-            return Review(second.returncode, slower, failing, [], "".join(out))
-        confirmed = [name for mark, name in worse_rows(second.stdout) if mark == "+"]
-    code = 1 if confirmed or failing else 0
-    return Review(code, slower, failing, confirmed, "".join(out))
+    if continuous_failure(first, "first pass"):
+        return decide(first, None, None, "".join(out))
+    table = run(compare_command(config, env_name, instruction_factor, base, head, machine=machine))
+    flagged = wall_flagged(first)
+    confirm = None
+    if flagged:
+        confirm = run(continuous_command(config, env_name, factor, base, head, machine=machine,
+                                         benchmarks=[f"^{re.escape(name)}$" for name in flagged],
+                                         rounds=confirm_rounds))
+    return decide(first, table, confirm, "".join(out))
 
 
 def _asv_version() -> str:
@@ -284,8 +420,7 @@ def run_proof(project_config: Path, work: Path, repeats: int, factor: float,
             log_file = work / f"continuous-{name}.log"
             log_file.write_text(verdict.log)
             if verdict.exit_code not in (0, 1):
-                raise RuntimeError(f"asv continuous failed (exit {verdict.exit_code}) for {branch}; log: {log_file}\n"
-                                   f"{verdict.log[-3000:]}")
+                raise UserError(f"could not measure {branch}: {verdict.reason}; log: {log_file}")
             results = work / "results" / name
             base_s, head_s = _median(results, sha[BASE_TAG]), _median(results, sha[branch])
             ratio = head_s / base_s if base_s and head_s else None
@@ -360,25 +495,66 @@ def _checked_options(args) -> Path:
     return config
 
 
+def summary_table(verdict: Review) -> str:
+    """Each benchmark with its wall-time ratio and, where it has one, its instruction-count ratio."""
+    from .instructions import timed_name
+
+    by_name = {row.name: row for row in verdict.rows}
+    paired = {timed_name(row.name): row for row in verdict.rows if is_instruction_benchmark(row.name)}
+    lines = ["| benchmark | time before | time after | time ratio | instructions before | instructions after "
+             "| instructions ratio | verdict |", "|---|---|---|---|---|---|---|---|"]
+
+    def ratio(row):
+        return "n/a" if row is None or row.ratio is None else f"{row.ratio:.3f}"
+
+    names = [n for n in by_name if not is_instruction_benchmark(n)]
+    names += [timed_name(n) for n in by_name if is_instruction_benchmark(n) and timed_name(n) not in by_name]
+    for name in names:
+        wall, instr = by_name.get(name), paired.get(name)
+        if wall is not None and not wall.measured and (instr is None or not instr.measured) and wall.mark != "!":
+            continue  # skipped at both commits: nothing to show
+        if instr is not None and instr.name in verdict.instructions:
+            word = "SLOWER (instructions)"
+        elif name in verdict.confirmed:
+            word = "SLOWER (time, confirmed)"
+        elif name in verdict.failing or (instr is not None and instr.name in verdict.failing):
+            word = "FAILING"
+        elif name in verdict.flagged_first:
+            word = "not confirmed"
+        else:
+            word = "ok"
+        lines.append(f"| {name} | {wall.before if wall else ''} | {wall.after if wall else ''} | {ratio(wall)} | "
+                     f"{instr.before if instr else ''} | {instr.after if instr else ''} | {ratio(instr)} | {word} |")
+    return "\n".join(lines)
+
+
 def _review_cmd(args) -> int:
     from .runner import era_environment
 
     config = _checked_options(args)
+    if args.instruction_factor <= 1:
+        raise UserError(f"--instruction-factor {args.instruction_factor}: give a factor above 1 "
+                        f"(e.g. {DEFAULT_INSTRUCTION_FACTOR})")
     benchmarks = selection.for_asv(config, support.tier(), args.bench)  # the quick tier: only what runs
     verdict = review_commits(config, era_environment(config, args.era), args.base, args.head, args.factor,
                              args.confirm_rounds, machine=args.machine, benchmarks=benchmarks,
-                             echo=lambda text: print(text, flush=True))
+                             echo=lambda text: print(text, flush=True), instruction_factor=args.instruction_factor)
+    if verdict.exit_code == 2:
+        raise UserError(f"could not measure: {verdict.reason}; fix that and rerun (asv's full output is above)")
+    print(summary_table(verdict))
+    gates = (f"instruction counts at {args.instruction_factor}x, wall time at {args.factor}x "
+             f"(confirmed with {args.confirm_rounds} rounds)")
     if verdict.exit_code == 0:
-        print(f"no benchmark slower than {args.factor}x" + (
-            f" (first pass flagged {len(verdict.flagged_first)}, not confirmed with {args.confirm_rounds} rounds: "
-            + ", ".join(verdict.flagged_first) + ")" if verdict.flagged_first else ""))
-    elif verdict.exit_code == 1:
+        print(f"no regression ({gates})" + (
+            f"; the first pass flagged {len(verdict.flagged_first)}, not confirmed: "
+            + ", ".join(verdict.flagged_first) if verdict.flagged_first else ""))
+    else:
+        for name in verdict.instructions:
+            print(f"REGRESSION (instruction count > {args.instruction_factor}x): {name}")
         for name in verdict.confirmed:
-            print(f"REGRESSION (confirmed, > {args.factor}x): {name}")
+            print(f"REGRESSION (wall time, confirmed, > {args.factor}x): {name}")
         for name in verdict.failing:
             print(f"REGRESSION (newly failing): {name}")
-    else:
-        print(f"asv continuous failed (exit {verdict.exit_code}): a benchmark or the build broke", file=sys.stderr)
     return verdict.exit_code
 
 
@@ -389,6 +565,9 @@ def _add_review_options(p) -> None:
                    help="interleaved rounds of the pass that re-measures what the first pass flagged "
                    f"(default {DEFAULT_CONFIRM_ROUNDS})")
     p.add_argument("--config", default="asv.conf.json", help="the project's asv config (default: asv.conf.json)")
+    p.add_argument("--instruction-factor", type=float, default=DEFAULT_INSTRUCTION_FACTOR,
+                   help="the factor of the instruction-count gate (the instruction_counts benchmarks; "
+                   f"default {DEFAULT_INSTRUCTION_FACTOR})")
 
 
 def add_parser(sub) -> None:
@@ -396,8 +575,10 @@ def add_parser(sub) -> None:
         "review",
         help="the pull-request regression check: asv continuous, then a confirmation pass on what it flagged",
         description="Run `asv continuous --factor F --interleave-rounds BASE HEAD` in an era's environment; if it "
-        "marks benchmarks slower, re-measure just those with more interleaved rounds. Exit 1 only for a "
-        "slowdown both passes flag or a newly failing benchmark, 2 if asv failed, else 0.",
+        "marks wall-time benchmarks slower, re-measure just those with more interleaved rounds; instruction "
+        "counts (instruction_counts benchmarks) are judged at --instruction-factor. Exit 1 for an instruction "
+        "count above its factor, a slowdown both passes flag or a newly failing benchmark; 2 if nothing could "
+        "be measured (asv failed, no network, empty table); else 0.",
     )
     p.add_argument("base", help="the base commit (e.g. the pull request's merge base)")
     p.add_argument("head", help="the commit under review")
