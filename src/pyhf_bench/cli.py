@@ -18,6 +18,8 @@ def _build_parser() -> argparse.ArgumentParser:
         envinfo,
         gpucheck,
         history,
+        instruction_proof,
+        instructions,
         likelihoods,
         noise,
         profiling,
@@ -49,6 +51,8 @@ def _build_parser() -> argparse.ArgumentParser:
     roobridge.add_parser(sub)
     scan.add_parser(sub)
     tiertime.add_parser(sub)
+    instruction_proof.add_parser(sub)
+    instructions.add_parser(sub)
     return parser
 
 

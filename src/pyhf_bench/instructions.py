@@ -191,7 +191,8 @@ def _child(args: dict) -> int:
         requests.request(DUMP_STATS)
     requests.request(STOP_INSTRUMENTATION)
     gc.enable()
-    print(json.dumps({"loops": args["loops"]}), flush=True)
+    pyhf = sys.modules.get("pyhf")
+    print(json.dumps({"loops": args["loops"], "pyhf": getattr(pyhf, "__file__", None)}), flush=True)
     return 0
 
 
@@ -238,7 +239,8 @@ def count(file: str, cls: str, method: str, params: list, loops: tuple[int, int]
         if "skip" in result:
             return result
         counts = dump_totals(out_file, 2)
-        return {"instructions": (counts[1] - counts[0]) / (long - short), "counts": counts, "loops": [short, long]}
+        return {"instructions": (counts[1] - counts[0]) / (long - short), "counts": counts, "loops": [short, long],
+                "pyhf": result.get("pyhf")}
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -267,3 +269,123 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------- `pyhf-bench instructions`
+
+
+def quick_combinations(benchmark_dir: Path, within: list[str] | None = None) -> list[tuple[str, list]]:
+    """(class name, parameter values) of every quick-tier instruction_counts combination (matching *within*)."""
+    from . import selection
+
+    out = []
+    patterns = [re.compile(p) for p in within or []]
+    for combo in selection.combinations(benchmark_dir):
+        if not combo.benchmark.startswith(BENCHMARK_MODULE + ".") or not combo.quick:
+            continue
+        if patterns and not any(p.search(combo.name) for p in patterns):
+            continue
+        out.append((combo.benchmark.split(".")[1], [_literal(i) for i in combo.ids]))
+    return out
+
+
+def _literal(text: str):
+    import ast
+
+    return ast.literal_eval(text)
+
+
+def survey(benchmark_dir: Path, repeats: int, within: list[str] | None = None, log=print) -> dict:
+    """Count every quick-tier instruction benchmark *repeats* times, each in its own process."""
+    import time
+
+    bench_file = benchmark_dir / f"{BENCHMARK_MODULE}.py"
+    sys.path.insert(0, str(benchmark_dir))
+    try:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(BENCHMARK_MODULE, bench_file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(benchmark_dir))
+    rows = []
+    for cls_name, params in quick_combinations(benchmark_dir, within):
+        bench = getattr(module, cls_name)()
+        counts, seconds, skip = [], [], None
+        for _ in range(repeats):
+            started = time.monotonic()
+            try:
+                bench.setup(*params)
+                counts.append(bench.track_instructions(*params))
+            except NotImplementedError as exc:  # support.Skip
+                skip = str(exc)
+                break
+            seconds.append(round(time.monotonic() - started, 1))
+        name = f"{BENCHMARK_MODULE}.{cls_name}.{METHOD}({', '.join(repr(p) for p in params)})"
+        row = {"benchmark": name, "timed": timed_name(name), "counts": counts, "seconds": seconds, "skip": skip}
+        if counts:
+            row["spread"] = max(counts) / min(counts) - 1
+        rows.append(row)
+        log(f"{name}: " + (f"skipped: {skip}" if skip else f"{min(counts):.0f}-{max(counts):.0f} instructions "
+                                                          f"per call, {seconds} s"))
+    return {"repeats": repeats, "loops": list(DEFAULT_LOOPS), "warmup": DEFAULT_WARMUP, "rows": rows}
+
+
+def survey_markdown(data: dict, source: str) -> str:
+    lines = [f"Instructions per call, {data['repeats']} independent counts each (from `{source}`):", "",
+             "| timed benchmark | instructions per call | spread | wall time per count |", "|---|---|---|---|"]
+    for row in data["rows"]:
+        if not row["counts"]:
+            lines.append(f"| `{row['timed']}` | skipped: {row['skip']} | | |")
+            continue
+        median = sorted(row["counts"])[len(row["counts"]) // 2]
+        lines.append(f"| `{row['timed']}` | {median / 1e6:.3f} M | {100 * row['spread']:.3f} % | "
+                     f"{max(row['seconds']):.0f} s |")
+    spreads = [row["spread"] for row in data["rows"] if row["counts"]]
+    if spreads:
+        lines += ["", f"Largest spread: {100 * max(spreads):.3f} %."]
+    return "\n".join(lines) + "\n"
+
+
+def _cmd(args) -> int:
+    if args.markdown:
+        path = Path(args.markdown)
+        if not path.is_file():
+            raise UserError(f"{path} not found; write it with `pyhf-bench instructions --json {path}`")
+        print(survey_markdown(json.loads(path.read_text()), str(path)), end="")
+        return 0
+    if args.repeats < 1:
+        raise UserError(f"--repeats {args.repeats}: give at least 1")
+    benchmark_dir = Path(args.benchmarks).resolve()
+    if not (benchmark_dir / f"{BENCHMARK_MODULE}.py").is_file():
+        raise UserError(f"{benchmark_dir} has no {BENCHMARK_MODULE}.py; run from the checkout or pass --benchmarks")
+    if valgrind_path() is None:
+        raise UserError("valgrind is not installed; install it (Debian: apt-get install valgrind)")
+    from .envinfo import machine_description
+
+    data = survey(benchmark_dir, args.repeats, args.bench, log=lambda m: print(m, file=sys.stderr, flush=True))
+    data["machine"] = machine_description()
+    if args.json:
+        from .files import atomic_file
+
+        with atomic_file(Path(args.json)) as fh:
+            fh.write(json.dumps(data, indent=2) + "\n")
+    print(survey_markdown(data, args.json or "this run"), end="")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "instructions",
+        help="count the instructions of the quick tier's instruction_counts benchmarks (valgrind), N times each",
+        description="Run each quick-tier instruction_counts benchmark (the timed benchmark's setup and method "
+        "under callgrind) N times in separate processes: instructions per call and their spread.",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="counts per combination (default 3)")
+    p.add_argument("-b", "--bench", action="append", default=None, metavar="REGEX",
+                   help="only combinations whose asv name matches REGEX (repeatable)")
+    p.add_argument("--benchmarks", default="benchmarks", help="the benchmark directory (default: benchmarks)")
+    p.add_argument("--json", metavar="FILE", default=None, help="also write the counts to FILE")
+    p.add_argument("--markdown", metavar="FILE", default=None, help="print the docs table from FILE (runs nothing)")
+    p.set_defaults(func=_cmd)
