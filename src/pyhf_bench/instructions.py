@@ -5,9 +5,9 @@ the number of instructions the CPU executes for the same work does not.  This
 module runs a benchmark's own ``setup`` and then its timed method *N* times in a
 child process under ``valgrind --tool=callgrind`` and returns the instructions
 per call.  Only the operation is counted: callgrind starts with instrumentation
-and collection off (``--instr-atstart=no --collect-atstart=no``), so imports and
-setup run uninstrumented (about 5x slower than native instead of about 50x), and
-the child switches both on around the loop with callgrind's client requests.
+off (``--instr-atstart=no``), so imports and setup run uninstrumented (about 5x slower than native instead of about 50x), and
+the child switches instrumentation on before the loops with callgrind's client
+requests (every thread then counts) and dumps the counters after each loop.
 
 Client requests are the "magic" no-op instruction sequence of ``valgrind.h``;
 they are issued here from a few bytes of x86-64 machine code in an executable
@@ -180,14 +180,17 @@ def _child(args: dict) -> int:
         method(*params)
     gc.collect()
     gc.disable()
+    # Every thread counts from here (--collect-atstart=yes takes effect when instrumentation
+    # starts): XLA, TensorFlow and torch may run the work on pool threads, and callgrind's
+    # TOGGLE_COLLECT would switch the calling thread only. Whatever else those threads do
+    # meanwhile is counted too: the reason for one thread per pool (PINNED_ENV).
     requests.request(START_INSTRUMENTATION)
+    requests.request(DUMP_STATS)  # zeroes the counters: the instrumentation switch itself is not counted
     for calls in args["loops"]:
         # One dump per loop: the counts of loops of different lengths, differenced by the
         # parent, cancel what is not the operation (the requests, the loop's first-call costs).
-        requests.request(TOGGLE_COLLECT)
         for _ in range(calls):
             method(*params)
-        requests.request(TOGGLE_COLLECT)
         requests.request(DUMP_STATS)
     requests.request(STOP_INSTRUMENTATION)
     gc.enable()
@@ -225,7 +228,7 @@ def count(file: str, cls: str, method: str, params: list, loops: tuple[int, int]
         payload = json.dumps({"file": str(Path(file).resolve()), "class": cls, "method": method,
                               "params": list(params), "loops": [short, long], "warmup": warmup, "valgrind": True,
                               "torch_threads": True})
-        cmd = [valgrind, "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
+        cmd = [*no_aslr(), valgrind, "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=yes",
                f"--callgrind-out-file={out_file}", "--trace-children=no",
                sys.executable, "-m", "pyhf_bench.instructions", "--child", payload]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, timeout=timeout,
@@ -238,12 +241,27 @@ def count(file: str, cls: str, method: str, params: list, loops: tuple[int, int]
         result = json.loads(lines[-1])
         if "skip" in result:
             return result
-        counts = dump_totals(out_file, 2)
+        counts = dump_totals(out_file, 3)[1:]  # dump 1: up to the start of the first loop
         return {"instructions": (counts[1] - counts[0]) / (long - short), "counts": counts, "loops": [short, long],
-                "pyhf": result.get("pyhf")}
+                "pyhf": result.get("pyhf"), "aslr_off": bool(no_aslr())}
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def no_aslr() -> list[str]:
+    """``setarch ARCH -R`` where it works here (else nothing): address-space randomisation off.
+
+    Allocation addresses decide how many elements numpy's SIMD loops peel off to reach an
+    aligned start, and id()-based hashes decide set and dict orders; with randomisation on,
+    three counts of the 100-bin numpy logpdf spread 0.30 %, with it off 0.03 % (measured here)."""
+    setarch = shutil.which("setarch")
+    if setarch is None:
+        return []
+    cmd = [setarch, platform.machine(), "-R"]
+    if subprocess.run([*cmd, "true"], capture_output=True).returncode != 0:
+        return []  # e.g. a container whose seccomp policy forbids personality()
+    return cmd
 
 
 def dump_totals(out_file: Path, dumps: int) -> list[int]:
@@ -274,14 +292,15 @@ if __name__ == "__main__":
 # --------------------------------------------------------------------------- `pyhf-bench instructions`
 
 
-def quick_combinations(benchmark_dir: Path, within: list[str] | None = None) -> list[tuple[str, list]]:
-    """(class name, parameter values) of every quick-tier instruction_counts combination (matching *within*)."""
+def quick_combinations(benchmark_dir: Path, within: list[str] | None = None, full: bool = False) -> list[tuple[str, list]]:
+    """(class name, parameter values) of every quick-tier (*full*: every) instruction_counts combination
+    matching *within*."""
     from . import selection
 
     out = []
     patterns = [re.compile(p) for p in within or []]
     for combo in selection.combinations(benchmark_dir):
-        if not combo.benchmark.startswith(BENCHMARK_MODULE + ".") or not combo.quick:
+        if not combo.benchmark.startswith(BENCHMARK_MODULE + ".") or not (combo.quick or full):
             continue
         if patterns and not any(p.search(combo.name) for p in patterns):
             continue
@@ -295,8 +314,8 @@ def _literal(text: str):
     return ast.literal_eval(text)
 
 
-def survey(benchmark_dir: Path, repeats: int, within: list[str] | None = None, log=print) -> dict:
-    """Count every quick-tier instruction benchmark *repeats* times, each in its own process."""
+def survey(benchmark_dir: Path, repeats: int, within: list[str] | None = None, full: bool = False, log=print) -> dict:
+    """Count every quick-tier (*full*: every) instruction benchmark *repeats* times, each in its own process."""
     import time
 
     bench_file = benchmark_dir / f"{BENCHMARK_MODULE}.py"
@@ -310,7 +329,11 @@ def survey(benchmark_dir: Path, repeats: int, within: list[str] | None = None, l
     finally:
         sys.path.remove(str(benchmark_dir))
     rows = []
-    for cls_name, params in quick_combinations(benchmark_dir, within):
+    import os
+
+    # The instruction benchmarks' own setup checks the tier; the survey has chosen the combinations.
+    os.environ["PYHF_BENCH_TIER"] = "full" if full else os.environ.get("PYHF_BENCH_TIER", "quick")
+    for cls_name, params in quick_combinations(benchmark_dir, within, full):
         bench = getattr(module, cls_name)()
         counts, seconds, skip = [], [], None
         for _ in range(repeats):
@@ -329,7 +352,8 @@ def survey(benchmark_dir: Path, repeats: int, within: list[str] | None = None, l
         rows.append(row)
         log(f"{name}: " + (f"skipped: {skip}" if skip else f"{min(counts):.0f}-{max(counts):.0f} instructions "
                                                           f"per call, {seconds} s"))
-    return {"repeats": repeats, "loops": list(DEFAULT_LOOPS), "warmup": DEFAULT_WARMUP, "rows": rows}
+    return {"repeats": repeats, "loops": list(DEFAULT_LOOPS), "warmup": DEFAULT_WARMUP, "aslr_off": bool(no_aslr()),
+            "rows": rows}
 
 
 def survey_markdown(data: dict, source: str) -> str:
@@ -364,7 +388,8 @@ def _cmd(args) -> int:
         raise UserError("valgrind is not installed; install it (Debian: apt-get install valgrind)")
     from .envinfo import machine_description
 
-    data = survey(benchmark_dir, args.repeats, args.bench, log=lambda m: print(m, file=sys.stderr, flush=True))
+    data = survey(benchmark_dir, args.repeats, args.bench, args.full,
+                  log=lambda m: print(m, file=sys.stderr, flush=True))
     data["machine"] = machine_description()
     if args.json:
         from .files import atomic_file
@@ -385,6 +410,7 @@ def add_parser(sub) -> None:
     p.add_argument("--repeats", type=int, default=3, help="counts per combination (default 3)")
     p.add_argument("-b", "--bench", action="append", default=None, metavar="REGEX",
                    help="only combinations whose asv name matches REGEX (repeatable)")
+    p.add_argument("--full", action="store_true", help="every combination (the full tier), not only the quick tier's")
     p.add_argument("--benchmarks", default="benchmarks", help="the benchmark directory (default: benchmarks)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the counts to FILE")
     p.add_argument("--markdown", metavar="FILE", default=None, help="print the docs table from FILE (runs nothing)")

@@ -541,20 +541,22 @@ def _review_cmd(args) -> int:
                              echo=lambda text: print(text, flush=True), instruction_factor=args.instruction_factor)
     if verdict.exit_code == 2:
         raise UserError(f"could not measure: {verdict.reason}; fix that and rerun (asv's full output is above)")
-    print(summary_table(verdict))
     gates = (f"instruction counts at {args.instruction_factor}x, wall time at {args.factor}x "
              f"(confirmed with {args.confirm_rounds} rounds)")
+    lines = [summary_table(verdict), ""]
     if verdict.exit_code == 0:
-        print(f"no regression ({gates})" + (
+        lines.append(f"no regression ({gates})" + (
             f"; the first pass flagged {len(verdict.flagged_first)}, not confirmed: "
             + ", ".join(verdict.flagged_first) if verdict.flagged_first else ""))
     else:
-        for name in verdict.instructions:
-            print(f"REGRESSION (instruction count > {args.instruction_factor}x): {name}")
-        for name in verdict.confirmed:
-            print(f"REGRESSION (wall time, confirmed, > {args.factor}x): {name}")
-        for name in verdict.failing:
-            print(f"REGRESSION (newly failing): {name}")
+        lines += [f"REGRESSION (instruction count > {args.instruction_factor}x): {name}" for name in verdict.instructions]
+        lines += [f"REGRESSION (wall time, confirmed, > {args.factor}x): {name}" for name in verdict.confirmed]
+        lines += [f"REGRESSION (newly failing): {name}" for name in verdict.failing]
+    text = "\n".join(lines)
+    print(text)
+    if args.summary:
+        with atomic_file(Path(args.summary)) as fh:
+            fh.write(text + "\n")
     return verdict.exit_code
 
 
@@ -586,6 +588,8 @@ def add_parser(sub) -> None:
     p.add_argument("-b", "--bench", action="append", default=None, metavar="REGEX",
                    help="only benchmarks matching REGEX (as asv's -b; repeatable)")
     p.add_argument("--machine", default=None, help="asv machine name (default: asv's own)")
+    p.add_argument("--summary", metavar="FILE", default=None,
+                   help="also write the table (time and instruction ratios) and the verdict to FILE (Markdown)")
     _add_review_options(p)
     p.set_defaults(func=_review_cmd)
 
