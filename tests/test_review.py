@@ -219,3 +219,21 @@ def test_review_exits_2_with_one_line_when_asv_cannot_clone(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pyhf-bench: error: could not measure"), proc.stderr
     assert "pyhf-bench.invalid" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_review_proof_slowdown_branches_do_proportional_real_work():
+    # --slowdowns: the branches carry the instruction proof's injection (redundant evaluations,
+    # (F-1)*100 in every 100 calls), and bad factors are one error line.
+    import inspect
+
+    import pyhf.pdf
+
+    from pyhf_bench import instruction_proof
+
+    original = inspect.getsource(pyhf.pdf)
+    slowed = instruction_proof.slowed_source(original, 1.05)
+    assert "* 5 // 100" in slowed and "sleep" not in slowed
+    assert review.slowdown_branch(1.05) == "pr/slow-logpdf-1.05"
+    proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "review-proof", "--slowdowns", "1.025"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "1 + m/100" in proc.stderr

@@ -113,17 +113,30 @@ def _git_show(repo: Path, rev: str, path: str) -> str:
                           check=True).stdout
 
 
-def prepare_history(work: Path, log=print) -> Path:
-    """The offline history (v0.7.6) with the slow and no-op branches; returns its path."""
+def slowdown_branch(factor: float) -> str:
+    return f"{SLOW_BRANCH}-{factor}"
+
+
+def prepare_history(work: Path, log=print, slowdowns: tuple[float, ...] = ()) -> Path:
+    """The offline history (v0.7.6) with the slow and no-op branches; returns its path.
+
+    *slowdowns*: also one branch per factor F (`slowdown_branch`) whose Model.logpdf does
+    F times the work on average (`instruction_proof.slowed_source`: (F-1)*100 redundant
+    density evaluations in every 100 consecutive calls), as the instruction proof injects."""
+    from .instruction_proof import slowed_source
+
     repo = work / "pyhf"
     history.build_history(repo, versions=[BASE_VERSION], log=log)
     original = _git_show(repo, BASE_TAG, PDF_PATH)
     sources = work / "branch-sources"
     sources.mkdir(exist_ok=True)
-    for branch, text, message in (
+    branches = [
         (SLOW_BRANCH, slow_pdf_source(original), "Evaluate the density three times in Model.logpdf (slower logpdf)"),
         (NOOP_BRANCH, noop_pdf_source(original), "Add a comment to pdf.py (no behaviour change)"),
-    ):
+    ]
+    branches += [(slowdown_branch(f), slowed_source(original, f), f"Model.logpdf does {f}x the work (redundant evaluations)")
+                 for f in slowdowns]
+    for branch, text, message in branches:
         local = sources / (branch.replace("/", "_") + "_pdf.py")
         local.write_text(text)
         history.add_branch_commit(repo, branch, replace={PDF_PATH: local}, base=BASE_TAG, message=message, log=log)
@@ -398,18 +411,21 @@ def _asv_version() -> str:
 
 
 def run_proof(project_config: Path, work: Path, repeats: int, factor: float,
-              confirm_rounds: int = DEFAULT_CONFIRM_ROUNDS, log=print) -> list[Trial]:
+              confirm_rounds: int = DEFAULT_CONFIRM_ROUNDS, log=print, slowdowns: tuple[float, ...] = ()) -> list[Trial]:
+    """*slowdowns*: trial the `slowdown_branch` of each factor (and the no-op) instead of the 3x branch."""
     from .runner import era_environment
 
-    repo = prepare_history(work, log=log)
+    repo = prepare_history(work, log=log, slowdowns=slowdowns)
     subprocess.run([sys.executable, "-m", "asv", "machine", "--machine", MACHINE, "--yes"], check=True,
                    capture_output=True)
-    sha = {ref: _git_out(repo, "rev-parse", ref) for ref in (BASE_TAG, SLOW_BRANCH, NOOP_BRANCH)}
+    plan = [(slowdown_branch(f), True) for f in slowdowns] or [(SLOW_BRANCH, True)]
+    plan.append((NOOP_BRANCH, False))
+    sha = {ref: _git_out(repo, "rev-parse", ref) for ref in (BASE_TAG, *(branch for branch, _ in plan))}
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                PYHF_BENCH_TIER="quick")
     trials = []
     for repeat in range(1, repeats + 1):
-        for branch, expected in ((SLOW_BRANCH, True), (NOOP_BRANCH, False)):
+        for branch, expected in plan:
             name = f"{branch.split('/')[-1]}-{repeat}"
             config = write_config(project_config, work, repo, name)
             env_name = era_environment(config, "modern")
@@ -440,7 +456,15 @@ def _git_out(repo: Path, *args: str) -> str:
 def summarize(trials: list[Trial], factor: float) -> dict:
     slow = [t for t in trials if t.expected_regression]
     noop = [t for t in trials if not t.expected_regression]
+    by_branch = {}
+    for t in trials:
+        row = by_branch.setdefault(t.branch, {"branch": t.branch, "expected_regression": t.expected_regression,
+                                              "trials": 0, "flagged": 0, "ratios": []})
+        row["trials"] += 1
+        row["flagged"] += t.flagged
+        row["ratios"].append(t.ratio)
     return {
+        "branches": list(by_branch.values()),
         "factor": factor,
         "benchmark": f"{BENCHMARK}{PARAMS}",
         "repeats": len(slow),
@@ -466,9 +490,11 @@ def _cmd(args) -> int:
         work = Path(tempfile.mkdtemp(prefix="pyhf-bench-review-proof-"))
         cleanup = not args.keep
     try:
+        slowdowns = _slowdowns(args.slowdowns)
         trials = run_proof(config, work, args.repeats, args.factor, args.confirm_rounds,
-                           log=lambda m: print(m, file=sys.stderr))
+                           log=lambda m: print(m, file=sys.stderr), slowdowns=slowdowns)
         summary = summarize(trials, args.factor)
+        summary["repeats"] = args.repeats
         summary["confirm_rounds"] = args.confirm_rounds
         summary["machine"] = machine_description()
         text = json.dumps(summary, indent=2)
@@ -479,10 +505,29 @@ def _cmd(args) -> int:
         print(f"review proof, factor {args.factor}, {summary['repeats']} repeat(s): "
               f"{summary['false_negatives']} false negative(s) (slowed commit not flagged), "
               f"{summary['false_positives']} false positive(s) (no-op commit flagged)", file=sys.stderr)
+        if slowdowns:
+            # Slowdowns below the factor are measured, not required: only those at or above it must be caught.
+            missed = sum(t.expected_regression and not t.flagged for t in trials
+                         if float(t.branch.rsplit("-", 1)[1]) >= args.factor)
+            return 0 if missed == 0 and summary["false_positives"] == 0 else 1
         return 0 if summary["false_negatives"] == 0 and summary["false_positives"] == 0 else 1
     finally:
         if cleanup:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _slowdowns(text: str | None) -> tuple[float, ...]:
+    from .instruction_proof import extra_per_hundred
+
+    if not text:
+        return ()
+    try:
+        factors = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(f"--slowdowns {text!r}: give comma-separated factors, e.g. 1.02,1.05,1.1,1.2,1.5") from None
+    for f in factors:
+        extra_per_hundred(f)  # checks the form 1 + m/100
+    return factors
 
 
 def _checked_options(args) -> Path:
@@ -601,6 +646,10 @@ def add_parser(sub) -> None:
         "negatives and false positives. Exit 1 if any trial was misclassified.",
     )
     p.add_argument("--repeats", type=int, default=1, help="trials per branch (default 1)")
+    p.add_argument("--slowdowns", default=None, metavar="F,F,...",
+                   help="trial one branch per factor whose Model.logpdf does F times the work (e.g. "
+                   "1.02,1.05,1.1,1.2,1.5; the instruction proof's injection) and the no-op, instead of the 3x branch; "
+                   "exit 1 if the no-op is flagged or a slowdown at or above --factor is missed")
     _add_review_options(p)
     p.add_argument("--work", metavar="DIR", default=None,
                    help="keep everything here (history, virtualenv, results, logs); reused by later runs")
