@@ -79,3 +79,19 @@ def test_instruction_benchmarks_pair_with_the_timed_benchmarks_they_count():
     name = "instruction_counts.SyntheticFit.track_instructions('jax', 'cpu', '64b', 1, 'scipy')"
     assert instructions.timed_name(name) == "synthetic_models.Fit.time_fit('jax', 'cpu', '64b', 1, 'scipy')"
     assert instructions.timed_name("synthetic_models.Fit.time_fit") == "synthetic_models.Fit.time_fit"
+
+
+def test_the_docs_tables_are_the_commands_output_of_the_committed_files():
+    # docs/instruction-counts.md quotes no hand-pasted number: each table is what
+    # `pyhf-bench instructions --markdown` / `instructions-proof --markdown` print from the committed JSON.
+    import json
+
+    from pyhf_bench import instruction_proof
+
+    page = (ROOT / "docs" / "instruction-counts.md").read_text()
+    for name, render in (("instruction-counts-epyc-2core.json", instructions.survey_markdown),
+                         ("instruction-counts-full-epyc-2core.json", instructions.survey_markdown),
+                         ("instruction-proof-epyc-2core.json", instruction_proof.markdown)):
+        source = f"docs/{name}"
+        table = render(json.loads((ROOT / source).read_text()), source)
+        assert table in page, f"regenerate the table of {source} in docs/instruction-counts.md"
