@@ -5,7 +5,10 @@ request (`review_commits`): ``asv continuous --factor F --interleave-rounds BASE
 HEAD``, which exits 1 when a benchmark got slower by more than F (and asv's
 statistics call the change significant); what it flags is then re-measured alone
 with more interleaved rounds, and only a slowdown both passes flag fails the
-check.  ``review-proof`` builds an offline pyhf history with v0.7.6 and two
+check.  Instruction counts (``benchmarks/instruction_counts.py``, deterministic to a
+fraction of a percent for numpy) are judged first, at ``--instruction-factor``, from
+``asv compare`` of the same results, with no second pass (`decide`).  Nothing
+measured (asv failed, no network, an empty table) is exit 2 with the reason.  ``review-proof`` builds an offline pyhf history with v0.7.6 and two
 "pull request" branches on top of it:
 
 ``pr/slow-logpdf``
