@@ -90,6 +90,8 @@ def test_the_docs_tables_are_the_commands_output_of_the_committed_files():
 
     page = (ROOT / "docs" / "instruction-counts.md").read_text()
     for name, render in (("instruction-counts-epyc-2core.json", instructions.survey_markdown),
+                         ("instruction-counts-jax-epyc-2core.json", instructions.survey_markdown),
+                         ("instruction-counts-pytorch-epyc-2core.json", instructions.survey_markdown),
                          ("instruction-counts-full-epyc-2core.json", instructions.survey_markdown),
                          ("instruction-proof-epyc-2core.json", instruction_proof.markdown)):
         source = f"docs/{name}"

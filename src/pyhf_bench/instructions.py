@@ -97,7 +97,8 @@ MIRRORS = {
 BENCHMARK_MODULE = "instruction_counts"
 #: The backends whose counts repeat to a fraction of a percent (measured: numpy, <= 0.24 % over
 #: 10 processes): `review` gates on these only and shows the others (JAX: 15 % spread, see
-#: PINNED_ENV; PyTorch and TensorFlow: not measured repeatedly) without judging them.
+#: PINNED_ENV; PyTorch repeats to 0.33 % over 3 processes but has no proof yet; TensorFlow:
+#: one count) without judging them. See docs/instruction-counts.md.
 GATED_BACKENDS = ("numpy",)
 METHOD = "track_instructions"
 
