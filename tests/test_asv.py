@@ -226,7 +226,7 @@ def test_history_in_real_virtualenvs_then_publish(tmp_path, offline_history):
         # params are backend x device x precision x n_bins: numpy/cpu/64b/100 bins ran ...
         numeric = [v for v in logpdf if not math.isnan(v)]
         assert len(numeric) == 2  # numpy cpu 64b and 32b at 100 bins: the others skip
-        assert all(0 < v < 1 for v in numeric)
+        assert all(v > 0 and math.isfinite(v) for v in numeric)  # measured: how fast is asv's business
     # ... and the environment has no tensorflow: skipped (n/a), never failed.
     hypotest = results[branch]["synthetic_models.Hypotest.time_hypotest"]
     assert None not in hypotest and sum(not math.isnan(v) for v in hypotest) == 1  # numpy/cpu/64b/1 bin

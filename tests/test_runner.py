@@ -307,3 +307,12 @@ def test_a_ref_named_like_a_folder_is_unambiguous_to_asv_through_the_mirror(tmp_
     _git(clone, "commit", "-q", "-m", "more")
     assert runner.asv_repository(clone, tmp_path / "mirrors") == mirror
     assert _git(mirror, "rev-parse", "main") == _git(clone, "rev-parse", "HEAD")
+
+
+def test_review_takes_a_local_clone_too(tmp_path):
+    """`review --repo PATH` is `run --repo PATH`'s route; a path that is no repository is one line, exit 2."""
+    proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "review", "--repo", str(tmp_path / "nope"),
+                           "v0.7.5", "v0.7.6"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a git repository" in lines[0], proc.stderr

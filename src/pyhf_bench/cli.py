@@ -30,6 +30,8 @@ def _build_parser() -> argparse.ArgumentParser:
         envinfo,
         gpucheck,
         history,
+        instruction_proof,
+        instructions,
         likelihoods,
         noise,
         profiling,
@@ -66,6 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
     tiertime.add_parser(sub)
     costs.add_parser(sub)
     accelerators.add_parser(sub)
+    instruction_proof.add_parser(sub)
+    instructions.add_parser(sub)
     return parser
 
 

@@ -5,7 +5,10 @@ request (`review_commits`): ``asv continuous --factor F --interleave-rounds BASE
 HEAD``, which exits 1 when a benchmark got slower by more than F (and asv's
 statistics call the change significant); what it flags is then re-measured alone
 with more interleaved rounds, and only a slowdown both passes flag fails the
-check.  ``review-proof`` builds an offline pyhf history with v0.7.6 and two
+check.  Instruction counts (``benchmarks/instruction_counts.py``, deterministic to a
+fraction of a percent for numpy) are judged first, at ``--instruction-factor``, from
+``asv compare`` of the same results, with no second pass (`decide`).  Nothing
+measured (asv failed, no network, an empty table) is exit 2 with the reason.  ``review-proof`` builds an offline pyhf history with v0.7.6 and two
 "pull request" branches on top of it:
 
 ``pr/slow-logpdf``
@@ -48,6 +51,7 @@ from pathlib import Path
 from . import UserError, history, selection, support
 from .envinfo import machine_description
 from .files import atomic_file
+from .instructions import DEFAULT_INSTRUCTION_FACTOR
 
 #: The factor of the pull-request check (workflow and this proof). Chosen from the
 #: no-op ratios of this proof and the noise study: see the README, "Pull-request review".
@@ -113,17 +117,30 @@ def _git_show(repo: Path, rev: str, path: str) -> str:
                           check=True).stdout
 
 
-def prepare_history(work: Path, log=print) -> Path:
-    """The offline history (v0.7.6) with the slow and no-op branches; returns its path."""
+def slowdown_branch(factor: float) -> str:
+    return f"{SLOW_BRANCH}-{factor}"
+
+
+def prepare_history(work: Path, log=print, slowdowns: tuple[float, ...] = ()) -> Path:
+    """The offline history (v0.7.6) with the slow and no-op branches; returns its path.
+
+    *slowdowns*: also one branch per factor F (`slowdown_branch`) whose Model.logpdf does
+    F times the work on average (`instruction_proof.slowed_source`: (F-1)*100 redundant
+    density evaluations in every 100 consecutive calls), as the instruction proof injects."""
+    from .instruction_proof import slowed_source
+
     repo = work / "pyhf"
     history.build_history(repo, versions=[BASE_VERSION], log=log)
     original = _git_show(repo, BASE_TAG, PDF_PATH)
     sources = work / "branch-sources"
     sources.mkdir(exist_ok=True)
-    for branch, text, message in (
+    branches = [
         (SLOW_BRANCH, slow_pdf_source(original), "Evaluate the density three times in Model.logpdf (slower logpdf)"),
         (NOOP_BRANCH, noop_pdf_source(original), "Add a comment to pdf.py (no behaviour change)"),
-    ):
+    ]
+    branches += [(slowdown_branch(f), slowed_source(original, f), f"Model.logpdf does {f}x the work (redundant evaluations)")
+                 for f in slowdowns]
+    for branch, text, message in branches:
         local = sources / (branch.replace("/", "_") + "_pdf.py")
         local.write_text(text)
         history.add_branch_commit(repo, branch, replace={PDF_PATH: local}, base=BASE_TAG, message=message, log=log)
@@ -189,9 +206,46 @@ def continuous_command(config: Path, env_name: str, factor: float, base: str, he
     return cmd + [base, head]
 
 
-#: A row of asv's comparison table (as `asv continuous` prints it) whose mark says "worse":
-#: ``+`` slower beyond the factor (and significant), ``!`` newly failing.
-_WORSE_ROW = re.compile(r"^\s*\|\s*([+!])\s*\|.*\|\s*([^|]*?\S)\s*\|\s*$")
+def compare_command(config: Path, env_name: str, factor: float, base: str, head: str,
+                    machine: str | None = None) -> list[str]:
+    """``asv compare --factor F`` of the results the first pass stored: every row (not only the changed)."""
+    cmd = [sys.executable, "-m", "asv", "--config", str(config), "compare", "--factor", str(factor),
+           "--no-only-changed", "-E", env_name]
+    if machine:
+        cmd += ["--machine", machine]
+    return cmd + [base, head]
+
+
+#: A row of asv's comparison table (as `asv continuous` and `asv compare` print it, tabulate's
+#: "github" format): mark, before, after, ratio, benchmark. The header and the rule do not match.
+_ROW = re.compile(r"^\s*\|\s*([-+!x*]?)\s*\|([^|]*)\|([^|]*)\|\s*(~?[\d.]+|n/a)\s*\|\s*([^|]*?\S)\s*\|\s*$")
+#: What asv prints for a value it has not got (skipped, or failed).
+_NOT_MEASURED = ("n/a", "failed", "nan")
+
+
+@dataclass
+class Row:
+    mark: str  # "+" slower beyond the factor (and significant), "!" newly failing, "-" faster, "" same
+    before: str
+    after: str
+    ratio: float | None
+    name: str
+
+    @property
+    def measured(self) -> bool:
+        """Measured at both commits (a number on both sides)."""
+        return not any(v.strip().lower() in _NOT_MEASURED for v in (self.before, self.after))
+
+
+def table_rows(table: str) -> list[Row]:
+    """Every benchmark row of asv's comparison table(s) in *table*."""
+    rows = []
+    for m in map(_ROW.match, table.splitlines()):
+        if m:
+            ratio = m.group(4).lstrip("~")
+            rows.append(Row(m.group(1), m.group(2).strip(), m.group(3).strip(),
+                            None if ratio == "n/a" else float(ratio), m.group(5)))
+    return rows
 
 
 def worse_rows(table: str) -> list[tuple[str, str]]:
@@ -199,60 +253,159 @@ def worse_rows(table: str) -> list[tuple[str, str]]:
 
     The benchmark is asv's display name, ``module.Class.method(param, ...)`` for a
     parameterised one: the same string asv matches ``-b`` regexes against."""
-    return [(m.group(1), m.group(2)) for m in map(_WORSE_ROW.match, table.splitlines()) if m]
+    return [(row.mark, row.name) for row in table_rows(table) if row.mark in ("+", "!")]
+
+
+#: The benchmark module of the instruction counts (benchmarks/instruction_counts.py): its rows
+#: are judged by the instruction gate, the others by the wall-time gate.
+INSTRUCTION_MODULE = "instruction_counts."
+
+
+def is_instruction_benchmark(name: str) -> bool:
+    return name.startswith(INSTRUCTION_MODULE)
+
+
+@dataclass
+class Pass:
+    """One asv command's exit status and output."""
+
+    returncode: int
+    stdout: str
+    stderr: str = ""
+
+    @classmethod
+    def of(cls, proc) -> "Pass":
+        return cls(proc.returncode, proc.stdout or "", proc.stderr or "")
+
+
+#: The last line `asv continuous` prints once it has compared (continuous.py): without one of
+#: them it stopped before comparing (a clone, build or install failure).
+_CONTINUOUS_VERDICTS = ("BENCHMARKS NOT SIGNIFICANTLY CHANGED.", "SOME BENCHMARKS HAVE CHANGED SIGNIFICANTLY.")
+
+
+def _last_line(p: Pass) -> str:
+    """The line that says why asv stopped: its last error-looking line, else its last line."""
+    lines = [line.strip() for line in (p.stderr + "\n" + p.stdout).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.search(r"error|fatal|failed|not found|unable", line, re.I):
+            return line[:300]
+    return lines[-1][:300] if lines else "(no output)"
+
+
+def continuous_failure(p: Pass, what: str) -> str | None:
+    """Why an `asv continuous` pass could not measure (None: it compared)."""
+    if p.returncode not in (0, 1):
+        return f"{what}: asv continuous exited {p.returncode}: {_last_line(p)}"
+    if not any(v in p.stdout for v in _CONTINUOUS_VERDICTS):
+        return f"{what}: asv continuous stopped before comparing (exit {p.returncode}): {_last_line(p)}"
+    if p.returncode == 1 and not worse_rows(p.stdout):
+        return (f"{what}: asv continuous exited 1 but its table lists no worse benchmark; the table format may "
+                f"have changed (asv {_asv_version()})")
+    return None
 
 
 @dataclass
 class Review:
-    """The verdict of `review_commits`: 0 no regression, 1 a (confirmed) regression, 2 asv failed."""
+    """The verdict of `review_commits`: 0 no regression, 1 a regression, 2 could not measure (*reason*)."""
 
     exit_code: int
-    flagged_first: list[str]  # benchmarks the first pass marked slower
+    flagged_first: list[str]  # wall-time benchmarks the first pass marked slower
     failing: list[str]  # benchmarks that newly fail at head (not re-measured: a failure is not noise)
     confirmed: list[str]  # of flagged_first, those the confirmation pass marked slower again
     log: str
+    instructions: list[str] = None  # instruction-count benchmarks above the instruction factor
+    rows: list[Row] = None  # asv compare's table (every benchmark) at the instruction factor
+    reason: str = ""  # exit 2: why nothing could be judged
+
+    def __post_init__(self):
+        self.instructions = self.instructions or []
+        self.rows = self.rows or []
+
+
+def wall_flagged(first: Pass) -> list[str]:
+    """The wall-time benchmarks the first pass marked slower (to re-measure)."""
+    return [name for mark, name in worse_rows(first.stdout) if mark == "+" and not is_instruction_benchmark(name)]
+
+
+def decide(first: Pass, table: Pass | None, confirm: Pass | None, log: str = "") -> Review:
+    """The verdict from the passes' outputs (pure: tested on canned asv output).
+
+    *first*: ``asv continuous`` at the wall-time factor; *table*: ``asv compare`` of the
+    same results at the instruction factor (every row); *confirm*: the confirmation pass
+    over `wall_flagged` (None where nothing was flagged).  Exit 1 for an instruction
+    count above its factor, a wall-time slowdown both passes flag, or a newly failing
+    benchmark; 2 where a pass could not measure or no benchmark was measured at both
+    commits; else 0."""
+    flagged = wall_flagged(first)
+
+    def cannot(reason):
+        return Review(2, flagged, [], [], log, reason=reason)
+
+    reason = continuous_failure(first, "first pass")
+    if reason:
+        return cannot(reason)
+    if table is None or table.returncode not in (0, 1):
+        return cannot("asv compare of the first pass's results failed: " + (_last_line(table) if table else "not run"))
+    rows = table_rows(table.stdout)
+    if not any(row.measured or row.mark == "!" for row in rows):
+        return cannot("asv's table has no benchmark measured at both commits (empty table: all skipped, or the "
+                      "selection matched nothing)")
+    from .instructions import gated
+
+    # Only the backends whose counts repeat (instructions.GATED_BACKENDS) are judged; JAX's spread 15 %.
+    instructions = [r.name for r in rows if r.mark == "+" and is_instruction_benchmark(r.name) and gated(r.name)]
+    failing = sorted({r.name for r in rows if r.mark == "!"} | {n for m, n in worse_rows(first.stdout) if m == "!"})
+    confirmed = []
+    if flagged:
+        if confirm is None:
+            return cannot("the first pass flagged wall-time slowdowns but no confirmation pass ran")
+        reason = continuous_failure(confirm, "confirmation pass")
+        if reason:
+            return cannot(reason)
+        confirmed = [name for mark, name in worse_rows(confirm.stdout) if mark == "+" and name in flagged]
+    code = 1 if instructions or confirmed or failing else 0
+    return Review(code, flagged, failing, confirmed, log, instructions, rows)
 
 
 def review_commits(config: Path, env_name: str, base: str, head: str, factor: float = DEFAULT_FACTOR,
                    confirm_rounds: int = DEFAULT_CONFIRM_ROUNDS, machine: str | None = None,
-                   benchmarks: list[str] | None = None, cwd: Path | None = None, env: dict | None = None, echo=None) -> Review:
+                   benchmarks: list[str] | None = None, cwd: Path | None = None, env: dict | None = None, echo=None,
+                   instruction_factor: float = DEFAULT_INSTRUCTION_FACTOR) -> Review:
     """The pull-request check (the workflow runs this through `pyhf-bench review`).
 
     Pass 1: ``asv continuous --factor F --interleave-rounds`` over *benchmarks* (regexes; all if None).
-    Pass 2, only if pass 1 marked benchmarks slower: the same command on just those
-    benchmarks with ``-a rounds=confirm_rounds``. Why: on a shared machine a no-op measured
-    1.52x in pass 1 (CI, 4 rounds); a real regression survives a second, longer interleaved
-    measurement and such a burst of noise does not. A slowdown counts only if both passes
-    flag it; a newly failing benchmark counts at once."""
+    Then ``asv compare --factor F_instr`` of the same results: the instruction counts
+    (deterministic to about 0.2 %) are judged at the tight *instruction_factor* with no
+    second pass.  Pass 2, only if pass 1 marked wall-time benchmarks slower: the same
+    command on just those benchmarks with ``-a rounds=confirm_rounds``. Why: on a shared
+    machine a no-op measured 1.52x in pass 1 (CI, 4 rounds); a real regression survives a
+    second, longer interleaved measurement and such a burst of noise does not. A wall-time
+    slowdown counts only if both passes flag it; a newly failing benchmark counts at once.
+    See `decide`."""
     out = []
 
     def run(cmd):
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=3600)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=3600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            proc = subprocess.CompletedProcess(cmd, 2, "", f"error: {type(exc).__name__}: {exc}")
         text = f"$ {' '.join(cmd)}\n{proc.stdout}\n--- stderr ---\n{proc.stderr}\n"
         out.append(text)
         if echo:
             echo(text)
-        return proc
+        return Pass.of(proc)
 
     first = run(continuous_command(config, env_name, factor, base, head, benchmarks=benchmarks, machine=machine))
-    if first.returncode not in (0, 1):
-        return Review(first.returncode, [], [], [], "".join(out))
-    rows = worse_rows(first.stdout)
-    slower = [name for mark, name in rows if mark == "+"]
-    failing = [name for mark, name in rows if mark == "!"]
-    if first.returncode == 1 and not rows:
-        raise RuntimeError("asv continuous exited 1 but its table lists no worse benchmark; "
-                           "the table format may have changed (asv " + _asv_version() + ")")
-    confirmed = []
-    if slower:
-        second = run(continuous_command(config, env_name, factor, base, head, machine=machine,
-                                        benchmarks=[f"^{re.escape(name)}$" for name in slower],
-                                        rounds=confirm_rounds))
-        if second.returncode not in (0, 1):
-            return Review(second.returncode, slower, failing, [], "".join(out))
-        confirmed = [name for mark, name in worse_rows(second.stdout) if mark == "+"]
-    code = 1 if confirmed or failing else 0
-    return Review(code, slower, failing, confirmed, "".join(out))
+    if continuous_failure(first, "first pass"):
+        return decide(first, None, None, "".join(out))
+    table = run(compare_command(config, env_name, instruction_factor, base, head, machine=machine))
+    flagged = wall_flagged(first)
+    confirm = None
+    if flagged:
+        confirm = run(continuous_command(config, env_name, factor, base, head, machine=machine,
+                                         benchmarks=[f"^{re.escape(name)}$" for name in flagged],
+                                         rounds=confirm_rounds))
+    return decide(first, table, confirm, "".join(out))
 
 
 def _asv_version() -> str:
@@ -262,18 +415,21 @@ def _asv_version() -> str:
 
 
 def run_proof(project_config: Path, work: Path, repeats: int, factor: float,
-              confirm_rounds: int = DEFAULT_CONFIRM_ROUNDS, log=print) -> list[Trial]:
+              confirm_rounds: int = DEFAULT_CONFIRM_ROUNDS, log=print, slowdowns: tuple[float, ...] = ()) -> list[Trial]:
+    """*slowdowns*: trial the `slowdown_branch` of each factor (and the no-op) instead of the 3x branch."""
     from .runner import era_environment
 
-    repo = prepare_history(work, log=log)
+    repo = prepare_history(work, log=log, slowdowns=slowdowns)
     subprocess.run([sys.executable, "-m", "asv", "machine", "--machine", MACHINE, "--yes"], check=True,
                    capture_output=True)
-    sha = {ref: _git_out(repo, "rev-parse", ref) for ref in (BASE_TAG, SLOW_BRANCH, NOOP_BRANCH)}
+    plan = [(slowdown_branch(f), True) for f in slowdowns] or [(SLOW_BRANCH, True)]
+    plan.append((NOOP_BRANCH, False))
+    sha = {ref: _git_out(repo, "rev-parse", ref) for ref in (BASE_TAG, *(branch for branch, _ in plan))}
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                PYHF_BENCH_TIER="quick")
     trials = []
     for repeat in range(1, repeats + 1):
-        for branch, expected in ((SLOW_BRANCH, True), (NOOP_BRANCH, False)):
+        for branch, expected in plan:
             name = f"{branch.split('/')[-1]}-{repeat}"
             config = write_config(project_config, work, repo, name)
             env_name = era_environment(config, "modern")
@@ -284,8 +440,7 @@ def run_proof(project_config: Path, work: Path, repeats: int, factor: float,
             log_file = work / f"continuous-{name}.log"
             log_file.write_text(verdict.log)
             if verdict.exit_code not in (0, 1):
-                raise RuntimeError(f"asv continuous failed (exit {verdict.exit_code}) for {branch}; log: {log_file}\n"
-                                   f"{verdict.log[-3000:]}")
+                raise UserError(f"could not measure {branch}: {verdict.reason}; log: {log_file}")
             results = work / "results" / name
             base_s, head_s = _median(results, sha[BASE_TAG]), _median(results, sha[branch])
             ratio = head_s / base_s if base_s and head_s else None
@@ -305,7 +460,15 @@ def _git_out(repo: Path, *args: str) -> str:
 def summarize(trials: list[Trial], factor: float) -> dict:
     slow = [t for t in trials if t.expected_regression]
     noop = [t for t in trials if not t.expected_regression]
+    by_branch = {}
+    for t in trials:
+        row = by_branch.setdefault(t.branch, {"branch": t.branch, "expected_regression": t.expected_regression,
+                                              "trials": 0, "flagged": 0, "ratios": []})
+        row["trials"] += 1
+        row["flagged"] += t.flagged
+        row["ratios"].append(t.ratio)
     return {
+        "branches": list(by_branch.values()),
         "factor": factor,
         "benchmark": f"{BENCHMARK}{PARAMS}",
         "repeats": len(slow),
@@ -331,9 +494,11 @@ def _cmd(args) -> int:
         work = Path(tempfile.mkdtemp(prefix="pyhf-bench-review-proof-"))
         cleanup = not args.keep
     try:
+        slowdowns = _slowdowns(args.slowdowns)
         trials = run_proof(config, work, args.repeats, args.factor, args.confirm_rounds,
-                           log=lambda m: print(m, file=sys.stderr))
+                           log=lambda m: print(m, file=sys.stderr), slowdowns=slowdowns)
         summary = summarize(trials, args.factor)
+        summary["repeats"] = args.repeats
         summary["confirm_rounds"] = args.confirm_rounds
         summary["machine"] = machine_description()
         text = json.dumps(summary, indent=2)
@@ -344,10 +509,29 @@ def _cmd(args) -> int:
         print(f"review proof, factor {args.factor}, {summary['repeats']} repeat(s): "
               f"{summary['false_negatives']} false negative(s) (slowed commit not flagged), "
               f"{summary['false_positives']} false positive(s) (no-op commit flagged)", file=sys.stderr)
+        if slowdowns:
+            # Slowdowns below the factor are measured, not required: only those at or above it must be caught.
+            missed = sum(t.expected_regression and not t.flagged for t in trials
+                         if float(t.branch.rsplit("-", 1)[1]) >= args.factor)
+            return 0 if missed == 0 and summary["false_positives"] == 0 else 1
         return 0 if summary["false_negatives"] == 0 and summary["false_positives"] == 0 else 1
     finally:
         if cleanup:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _slowdowns(text: str | None) -> tuple[float, ...]:
+    from .instruction_proof import extra_per_hundred
+
+    if not text:
+        return ()
+    try:
+        factors = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(f"--slowdowns {text!r}: give comma-separated factors, e.g. 1.02,1.05,1.1,1.2,1.5") from None
+    for f in factors:
+        extra_per_hundred(f)  # checks the form 1 + m/100
+    return factors
 
 
 def _checked_options(args) -> Path:
@@ -360,25 +544,70 @@ def _checked_options(args) -> Path:
     return config
 
 
+def summary_table(verdict: Review) -> str:
+    """Each benchmark with its wall-time ratio and, where it has one, its instruction-count ratio."""
+    from .instructions import timed_name
+
+    by_name = {row.name: row for row in verdict.rows}
+    paired = {timed_name(row.name): row for row in verdict.rows if is_instruction_benchmark(row.name)}
+    lines = ["| benchmark | time before | time after | time ratio | instructions before | instructions after "
+             "| instructions ratio | verdict |", "|---|---|---|---|---|---|---|---|"]
+
+    def ratio(row):
+        return "n/a" if row is None or row.ratio is None else f"{row.ratio:.3f}"
+
+    names = [n for n in by_name if not is_instruction_benchmark(n)]
+    names += [timed_name(n) for n in by_name if is_instruction_benchmark(n) and timed_name(n) not in by_name]
+    for name in names:
+        wall, instr = by_name.get(name), paired.get(name)
+        if wall is not None and not wall.measured and (instr is None or not instr.measured) and wall.mark != "!":
+            continue  # skipped at both commits: nothing to show
+        if instr is not None and instr.name in verdict.instructions:
+            word = "SLOWER (instructions)"
+        elif name in verdict.confirmed:
+            word = "SLOWER (time, confirmed)"
+        elif name in verdict.failing or (instr is not None and instr.name in verdict.failing):
+            word = "FAILING"
+        elif name in verdict.flagged_first:
+            word = "not confirmed"
+        else:
+            word = "ok"
+        lines.append(f"| {name} | {wall.before if wall else ''} | {wall.after if wall else ''} | {ratio(wall)} | "
+                     f"{instr.before if instr else ''} | {instr.after if instr else ''} | {ratio(instr)} | {word} |")
+    return "\n".join(lines)
+
+
 def _review_cmd(args) -> int:
-    from .runner import era_environment
+    from .runner import asv_repository, era_environment, write_offline_config
 
     config = _checked_options(args)
+    if args.repo:  # a local pyhf clone, read through the same bare mirror as `run --repo`
+        config = write_offline_config(config, asv_repository(Path(args.repo), config.parent / ".asv" / "repos"))
+    if args.instruction_factor <= 1:
+        raise UserError(f"--instruction-factor {args.instruction_factor}: give a factor above 1 "
+                        f"(e.g. {DEFAULT_INSTRUCTION_FACTOR})")
     benchmarks = selection.for_asv(config, support.tier(), args.bench)  # the quick tier: only what runs
     verdict = review_commits(config, era_environment(config, args.era), args.base, args.head, args.factor,
                              args.confirm_rounds, machine=args.machine, benchmarks=benchmarks,
-                             echo=lambda text: print(text, flush=True))
+                             echo=lambda text: print(text, flush=True), instruction_factor=args.instruction_factor)
+    if verdict.exit_code == 2:
+        raise UserError(f"could not measure: {verdict.reason}; fix that and rerun (asv's full output is above)")
+    gates = (f"instruction counts at {args.instruction_factor}x, wall time at {args.factor}x "
+             f"(confirmed with {args.confirm_rounds} rounds)")
+    lines = [summary_table(verdict), ""]
     if verdict.exit_code == 0:
-        print(f"no benchmark slower than {args.factor}x" + (
-            f" (first pass flagged {len(verdict.flagged_first)}, not confirmed with {args.confirm_rounds} rounds: "
-            + ", ".join(verdict.flagged_first) + ")" if verdict.flagged_first else ""))
-    elif verdict.exit_code == 1:
-        for name in verdict.confirmed:
-            print(f"REGRESSION (confirmed, > {args.factor}x): {name}")
-        for name in verdict.failing:
-            print(f"REGRESSION (newly failing): {name}")
+        lines.append(f"no regression ({gates})" + (
+            f"; the first pass flagged {len(verdict.flagged_first)}, not confirmed: "
+            + ", ".join(verdict.flagged_first) if verdict.flagged_first else ""))
     else:
-        print(f"asv continuous failed (exit {verdict.exit_code}): a benchmark or the build broke", file=sys.stderr)
+        lines += [f"REGRESSION (instruction count > {args.instruction_factor}x): {name}" for name in verdict.instructions]
+        lines += [f"REGRESSION (wall time, confirmed, > {args.factor}x): {name}" for name in verdict.confirmed]
+        lines += [f"REGRESSION (newly failing): {name}" for name in verdict.failing]
+    text = "\n".join(lines)
+    print(text)
+    if args.summary:
+        with atomic_file(Path(args.summary)) as fh:
+            fh.write(text + "\n")
     return verdict.exit_code
 
 
@@ -389,6 +618,9 @@ def _add_review_options(p) -> None:
                    help="interleaved rounds of the pass that re-measures what the first pass flagged "
                    f"(default {DEFAULT_CONFIRM_ROUNDS})")
     p.add_argument("--config", default="asv.conf.json", help="the project's asv config (default: asv.conf.json)")
+    p.add_argument("--instruction-factor", type=float, default=DEFAULT_INSTRUCTION_FACTOR,
+                   help="the factor of the instruction-count gate (the instruction_counts benchmarks; "
+                   f"default {DEFAULT_INSTRUCTION_FACTOR})")
 
 
 def add_parser(sub) -> None:
@@ -396,15 +628,21 @@ def add_parser(sub) -> None:
         "review",
         help="the pull-request regression check: asv continuous, then a confirmation pass on what it flagged",
         description="Run `asv continuous --factor F --interleave-rounds BASE HEAD` in an era's environment; if it "
-        "marks benchmarks slower, re-measure just those with more interleaved rounds. Exit 1 only for a "
-        "slowdown both passes flag or a newly failing benchmark, 2 if asv failed, else 0.",
+        "marks wall-time benchmarks slower, re-measure just those with more interleaved rounds; instruction "
+        "counts (instruction_counts benchmarks) are judged at --instruction-factor. Exit 1 for an instruction "
+        "count above its factor, a slowdown both passes flag or a newly failing benchmark; 2 if nothing could "
+        "be measured (asv failed, no network, empty table); else 0.",
     )
     p.add_argument("base", help="the base commit (e.g. the pull request's merge base)")
     p.add_argument("head", help="the commit under review")
     p.add_argument("--era", default="modern", help="the environment era to run in (default: modern)")
+    p.add_argument("--repo", metavar="PATH", help="a local pyhf clone holding BASE and HEAD (default: the repo "
+                   "of --config)")
     p.add_argument("-b", "--bench", action="append", default=None, metavar="REGEX",
                    help="only benchmarks matching REGEX (as asv's -b; repeatable)")
     p.add_argument("--machine", default=None, help="asv machine name (default: asv's own)")
+    p.add_argument("--summary", metavar="FILE", default=None,
+                   help="also write the table (time and instruction ratios) and the verdict to FILE (Markdown)")
     _add_review_options(p)
     p.set_defaults(func=_review_cmd)
 
@@ -416,6 +654,10 @@ def add_parser(sub) -> None:
         "negatives and false positives. Exit 1 if any trial was misclassified.",
     )
     p.add_argument("--repeats", type=int, default=1, help="trials per branch (default 1)")
+    p.add_argument("--slowdowns", default=None, metavar="F,F,...",
+                   help="trial one branch per factor whose Model.logpdf does F times the work (e.g. "
+                   "1.02,1.05,1.1,1.2,1.5; the instruction proof's injection) and the no-op, instead of the 3x branch; "
+                   "exit 1 if the no-op is flagged or a slowdown at or above --factor is missed")
     _add_review_options(p)
     p.add_argument("--work", metavar="DIR", default=None,
                    help="keep everything here (history, virtualenv, results, logs); reused by later runs")

@@ -1,0 +1,26 @@
+"""Rewrite the tables of docs/instruction-counts.md from the committed JSON files.
+
+Each block between ``<!-- pyhf-bench COMMAND --markdown FILE -->`` and ``<!-- end -->`` becomes
+what that command prints (``pyhf-bench instructions --markdown`` / ``instructions-proof --markdown``).
+Run from the checkout: ``python tools/instruction_docs.py``.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "instruction-counts.md"
+BLOCK = re.compile(r"(<!-- pyhf-bench ([\w-]+) --markdown (\S+) -->\n)(.*?)(<!-- end -->)", re.S)
+
+
+def render(match: re.Match) -> str:
+    command, source = match.group(2), match.group(3)
+    out = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", command, "--markdown", source], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return match.group(1) + out + match.group(5)
+
+
+if __name__ == "__main__":
+    PAGE.write_text(BLOCK.sub(render, PAGE.read_text()))
