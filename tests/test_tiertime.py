@@ -80,7 +80,8 @@ def test_shards_partition_every_benchmark_combination():
     # sbottom/RegionA keeps its grid's worker counts above 2 (they skip on 2 cores); a grid
     # shard holds one class's combinations for one backend, precision and worker count, on
     # every device.
-    assert by_shard["sbottom/RegionA"] == {"published_likelihoods", "root_peer", "grid_scans"}
+    assert by_shard["sbottom/RegionA"] == {"published_likelihoods", "root_peer", "grid_scans", "compiler_costs",
+                                           "instruction_counts"}
     assert {"synthetic_models", "interpolators", "grid_scans", "root_peer"} <= by_shard[tiertime.REST]
     in_grid_shard = sorted(
         (name, i) for (name, i), (shard,) in count.items() if shard == "1Lbb/all:GridScaling:tensorflow:64b:w1")
@@ -111,7 +112,8 @@ def test_a_likelihoods_backend_parts_partition_its_shard(key):
     whole = _selected(tiertime.shards(all_keys())[key], benchmarks)
     parts = {name: _selected(regex, benchmarks) for name, regex in tiertime.backend_parts(key).items()}
     assert sum(len(p) for p in parts.values()) == len(whole) and set().union(*parts.values()) == whole
-    assert {name.split(".")[0] for name, _ in parts[f"{key}:{tiertime.OTHER}"]} == {"root_peer"}
+    # KEY:other: the benchmarks of the likelihood without a backend axis (ROOT peers, JAX's compiler costs).
+    assert {name.split(".")[0] for name, _ in parts[f"{key}:{tiertime.OTHER}"]} == {"root_peer", "compiler_costs"}
     assert all(combos_of(benchmarks, name)[i][1] == "'jax'" for name, i in parts[f"{key}:jax"])
 
 

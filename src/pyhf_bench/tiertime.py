@@ -106,7 +106,8 @@ def _no_likelihood(keys: list[str]) -> str:
 #: The benchmark modules ``rest`` is split by (``rest:synthetic_models`` ...): in the full tier
 #: ``rest`` outlasts a sitting (it had run 3 of its 16 benchmarks after 32 min, 2026-12-03).
 #: tests/test_tiertime.py checks that these parts select exactly what ``rest`` does.
-REST_MODULES = ("grid_scans", "interpolators", "root_peer", "synthetic_models")
+REST_MODULES = ("compiler_costs", "grid_scans", "instruction_counts", "interpolators", "root_peer",
+                "synthetic_models")
 
 
 def rest_parts(keys: list[str]) -> dict[str, str]:
