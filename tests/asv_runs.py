@@ -70,6 +70,17 @@ def write_config(root: Path, history_path: Path, include: list | None = None) ->
     return path
 
 
+def modern_numpy_scipy() -> dict:
+    """The modern era's include entry with only its numpy and scipy pins: enough for the numpy backend in a
+    real asv virtualenv, light for CI (its name still ends in PYHF_BENCH_ERAmodern)."""
+    from asv import util
+
+    includes = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)["include"]
+    modern = next(e for e in includes if e["env_nobuild"]["PYHF_BENCH_ERA"] == "modern")
+    modern["req"] = {k: v for k, v in modern["req"].items() if k in ("numpy", "scipy")}
+    return modern
+
+
 _RUN: AsvRun | None = None
 
 

@@ -21,6 +21,7 @@ from pyhf_bench import history
 from pyhf_bench.support import device_node_present
 from pyhf_bench.synthetic import make_workspace
 
+from .asv_runs import modern_numpy_scipy
 from .conftest import ROOT, run_python
 
 # The "pull request" used below: pyhf 0.7.6 without its tensorflow backend, as on
@@ -190,13 +191,7 @@ def test_every_benchmark_runs_or_skips_once(tmp_path, offline_history):
 @pytest.mark.integration
 def test_history_in_real_virtualenvs_then_publish(tmp_path, offline_history):
     """`pyhf-bench run` builds two history commits into a real virtualenv; `asv publish` writes the dashboard."""
-    from asv import util
-
-    # The modern era's numpy/scipy pins only: enough for the numpy backend, light for CI.
-    includes = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)["include"]
-    modern = next(e for e in includes if e["env_nobuild"]["PYHF_BENCH_ERA"] == "modern")
-    modern["req"] = {k: v for k, v in modern["req"].items() if k in ("numpy", "scipy")}
-    config = _test_config(tmp_path, offline_history, include=[modern])
+    config = _test_config(tmp_path, offline_history, include=[modern_numpy_scipy()])
     v076 = _git(offline_history, "rev-list", "-n", "1", "v0.7.6")
     branch = _git(offline_history, "rev-parse", NO_TF_BRANCH)
     (tmp_path / "html").mkdir()
@@ -290,14 +285,9 @@ def test_tier_time_measures_a_shard_and_resumes(tmp_path, offline_history):
 @pytest.mark.integration
 def test_asv_find_locates_an_injected_slowdown(tmp_path, offline_history):
     """`asv find` (bisection) over three commits past v0.7.6, the middle one a real 3x slower logpdf."""
-    from asv import util
-
     from pyhf_bench import review
 
-    includes = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)["include"]
-    modern = next(e for e in includes if e["env_nobuild"]["PYHF_BENCH_ERA"] == "modern")
-    modern["req"] = {k: v for k, v in modern["req"].items() if k in ("numpy", "scipy")}
-    config = _test_config(tmp_path, offline_history, include=[modern])
+    config = _test_config(tmp_path, offline_history, include=[modern_numpy_scipy()])
     pdf = "src/pyhf/pdf.py"
     original = _git(offline_history, "show", f"v0.7.6:{pdf}")
     steps = [("comment", review.noop_pdf_source(original)), ("slow", review.slow_pdf_source(original)),

@@ -8,6 +8,7 @@ same libraries from the npm registry).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -40,17 +41,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served_dashboard():
-    run = small_real_run()
-    proc = asv(run.config, "publish")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    vendored = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "dashboard-offline", str(run.html)],
-                              capture_output=True, text=True, timeout=600)
-    assert vendored.returncode == 0, vendored.stderr
+@contextlib.contextmanager
+def _served(html_dir):
+    """``html_dir`` over HTTP on a free loopback port (asv's pages fetch their JSON); yields index.html's URL."""
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                              cwd=run.html, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=html_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/index.html"
     try:
         for _ in range(50):
@@ -63,6 +59,18 @@ def served_dashboard():
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served_dashboard():
+    run = small_real_run()
+    proc = asv(run.config, "publish")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    vendored = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "dashboard-offline", str(run.html)],
+                              capture_output=True, text=True, timeout=600)
+    assert vendored.returncode == 0, vendored.stderr
+    with _served(run.html) as url:
+        yield url
 
 
 def _dom(url: str, tmp_path) -> str:
@@ -124,21 +132,8 @@ def committed_dashboard(tmp_path_factory):
     proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "publish", "--config", str(config), "--repo",
                            str(repo)], capture_output=True, text=True, timeout=900, cwd=work)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                              cwd=work / "html", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}/index.html"
-        for _ in range(50):
-            try:
-                urllib.request.urlopen(url, timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with _served(work / "html") as url:
         yield work / "html", url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_the_committed_results_publish_with_data_for_every_machine(committed_dashboard, tmp_path):

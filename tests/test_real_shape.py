@@ -23,7 +23,7 @@ import pytest
 
 from pyhf_bench import history
 
-from .conftest import ROOT
+from .asv_runs import modern_numpy_scipy, write_config
 
 DAY = 86400
 BROKEN_NUMPY = "\n\ndef _broken(self, *args, **kwargs):\n    raise RuntimeError('injected breakage')\n\n\n" \
@@ -86,19 +86,8 @@ def pyhf_like(tmp_path_factory) -> dict:
 
 
 def _config(tmp_path: Path) -> Path:
-    from asv import util
-
-    conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)
-    conf["version"] = 1
-    modern = next(e for e in conf["include"] if e["env_nobuild"]["PYHF_BENCH_ERA"] == "modern")
-    modern["req"] = {k: v for k, v in modern["req"].items() if k in ("numpy", "scipy")}
-    conf["include"] = [modern]
-    conf["benchmark_dir"] = str(ROOT / "benchmarks")
-    for key in ("env_dir", "results_dir", "html_dir"):
-        conf[key] = str(tmp_path / key.replace("_dir", ""))
-    conf["install_command"] = [c.replace("{conf_dir}", str(ROOT)) for c in conf["install_command"]]
-    path = tmp_path / "asv.conf.json"
-    path.write_text(json.dumps(conf, indent=2))
+    """The suite's asv config with the reduced modern environment, outputs under *tmp_path* (run --repo sets repo)."""
+    path = write_config(tmp_path, tmp_path / "unused", include=[modern_numpy_scipy()])
     subprocess.run([sys.executable, "-m", "asv", "machine", "--machine", "ci", "--yes"], check=True,
                    capture_output=True)
     return path
