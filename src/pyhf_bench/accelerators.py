@@ -44,6 +44,7 @@ from pathlib import Path
 
 from . import UserError
 from .files import atomic_file
+from .report import save_figure
 
 FORMAT = 1
 JITTED = ("value_and_grad", "fit_step")
@@ -51,7 +52,6 @@ EAGER = ("logpdf", "batched_logpdf", "interpolate_0", "interpolate_4p")
 #: Which axis each operation's crossover is read along.
 AXIS = {"logpdf": "bins", "value_and_grad": "bins", "fit_step": "bins", "batched_logpdf": "batch",
         "interpolate_0": "interpolator", "interpolate_4p": "interpolator"}
-FIGURE_FORMATS = ("png", "svg")
 
 
 def device_specs() -> dict:
@@ -607,17 +607,6 @@ def _pyplot():
     return plt
 
 
-def _save(plt, fig, out: Path, stem: str) -> list[Path]:
-    paths = []
-    for fmt in FIGURE_FORMATS:
-        path = out / f"{stem}.{fmt}"
-        with atomic_file(path, "wb") as fh:
-            fig.savefig(fh, format=fmt, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
-        paths.append(path)
-    plt.close(fig)
-    return paths
-
-
 PANELS = (("logpdf", "bins"), ("value_and_grad", "bins"), ("fit_step", "bins"), ("batched_logpdf", "batch"),
           ("interpolate_4p", "interpolator"))
 XLABEL = {"bins": "model size (bins)", "batch": "batch (points per call, 100-bin model)",
@@ -647,7 +636,7 @@ def plot_costs(costs: dict, out: Path) -> list[Path]:
                 ax.set_ylabel(label)
             ax.legend(fontsize=7)
     fig.suptitle("Work per call as XLA counts it (CPU compiler), pyhf synthetic models")
-    return _save(plt, fig, out, "costs")
+    return save_figure(fig, out, "costs")
 
 
 def plot_predictions(predictions: dict, out: Path, measured: list[dict] | None = None, stem: str = "predictions") -> list[Path]:
@@ -683,7 +672,7 @@ def plot_predictions(predictions: dict, out: Path, measured: list[dict] | None =
             if row_i == 0 and col == 0:
                 ax.legend(fontsize=6)
     fig.suptitle("Predicted time per call (lines) and measured (points); JAX")
-    return _save(plt, fig, out, stem)
+    return save_figure(fig, out, stem)
 
 
 def plot_zigzag(result: dict, out: Path, stem: str = "zigzag") -> list[Path]:
@@ -701,7 +690,7 @@ def plot_zigzag(result: dict, out: Path, stem: str = "zigzag") -> list[Path]:
         ax.set_title(f"{operation}, {result['precision']}, {result['device']}: "
                      f"{r['neighbour_steps_same_sign_in_every_run']}/{r['neighbour_steps']} steps repeat")
         ax.legend(fontsize=7)
-    return _save(plt, fig, out, stem)
+    return save_figure(fig, out, stem)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -370,7 +370,7 @@ def _axis_label(kind: str, unit: str) -> str:
     return unit if unit not in ("", "unit") else "value"
 
 
-def _save(fig, out: Path, stem: str) -> list[Path]:
+def save_figure(fig, out: Path, stem: str) -> list[Path]:
     """Write *fig* as PNG and SVG, each atomically; return the paths."""
     paths = []
     for fmt in FIGURE_FORMATS:
@@ -426,7 +426,7 @@ def plot_comparison(plt, machine: str, benchmark: str, rows: list[Measurement], 
     fig.suptitle(f"{benchmark}\n{machine}, commit {commit} ({_date(ok[0].date_ms)}); "
                  "dark bar: the numpy/cpu/64b reference of the speed-ups; shorter is faster", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out, f"compare-{_slug(machine)}-{_slug(benchmark)}")[0]
+    return save_figure(fig, out, f"compare-{_slug(machine)}-{_slug(benchmark)}")[0]
 
 
 def scaling_series(rows: list[Measurement]) -> dict[tuple, dict]:
@@ -472,7 +472,7 @@ def plot_scaling(plt, machine: str, benchmark: str, series: dict[tuple, dict], o
     fig.suptitle(f"{benchmark}: scaling with model size\n{machine}; slope 1 = linear in {SIZE_PARAM}, "
                  "0 = size-independent overhead", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out, f"scaling-{_slug(machine)}-{_slug(benchmark)}")[0]
+    return save_figure(fig, out, f"scaling-{_slug(machine)}-{_slug(benchmark)}")[0]
 
 
 def plot_history(plt, machine: str, benchmark: str, rows: list[Measurement], out: Path) -> Path | None:
@@ -523,7 +523,7 @@ def plot_history(plt, machine: str, benchmark: str, rows: list[Measurement], out
                  fontsize=10)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    return _save(fig, out, f"history-{_slug(machine)}-{_slug(benchmark)}")[0]
+    return save_figure(fig, out, f"history-{_slug(machine)}-{_slug(benchmark)}")[0]
 
 
 def plot_accuracy(plt, machine: str, benchmark: str, rows: list[Measurement], out: Path) -> Path | None:
@@ -542,7 +542,7 @@ def plot_accuracy(plt, machine: str, benchmark: str, rows: list[Measurement], ou
     ax.set_xlabel(f"|value| ({ok[0].unit})")
     ax.set_title(f"{benchmark}, {machine}, commit {latest[:8]}", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out, f"accuracy-{_slug(machine)}-{_slug(benchmark)}")[0]
+    return save_figure(fig, out, f"accuracy-{_slug(machine)}-{_slug(benchmark)}")[0]
 
 
 # --------------------------------------------------------------------------- the case study
