@@ -22,7 +22,6 @@ install, so later commits never run on a silently changed stack.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -214,14 +213,12 @@ def guard(env_name: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m pyhf_bench.eraplan guard``: what asv's install_command runs inside an era environment."""
     import os
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["guard"]:
         return guard(os.environ.get("ASV_ENV_NAME", ""))
-    if argv[:1] == ["pins"]:  # for the tests: the era's pins as JSON
-        print(json.dumps(support.eras()[argv[1]]["pins"]))
-        return 0
     print("usage: python -m pyhf_bench.eraplan guard", file=sys.stderr)
     return 2
 
