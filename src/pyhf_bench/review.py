@@ -578,11 +578,11 @@ def summary_table(verdict: Review) -> str:
 
 
 def _review_cmd(args) -> int:
-    from .runner import asv_repository, era_environment, write_offline_config
+    from .runner import config_for_clone, era_environment
 
     config = _checked_options(args)
     if args.repo:  # a local pyhf clone, read through the same bare mirror as `run --repo`
-        config = write_offline_config(config, asv_repository(Path(args.repo), config.parent / ".asv" / "repos"))
+        config, _ = config_for_clone(config, Path(args.repo))
     if args.instruction_factor <= 1:
         raise UserError(f"--instruction-factor {args.instruction_factor}: give a factor above 1 "
                         f"(e.g. {DEFAULT_INSTRUCTION_FACTOR})")

@@ -92,6 +92,12 @@ def asv_repository(repo: Path, mirrors: Path) -> Path:
     return mirror
 
 
+def config_for_clone(config: Path, clone: Path) -> tuple[Path, Path]:
+    """``(asv.offline.conf.json, the mirror)``: *config* pointed at the bare mirror of the local pyhf *clone*."""
+    mirror = asv_repository(clone, config.parent / ".asv" / "repos")
+    return write_offline_config(config, mirror), mirror
+
+
 # --------------------------------------------------------------------------- revisions and eras
 
 
@@ -410,8 +416,7 @@ def _run(args) -> int:
             raise UserError(f"unknown era {era!r}; choose one of: {', '.join(support.eras())}")
     repo_arg = args.repo or args.offline
     if repo_arg:
-        repo = asv_repository(Path(repo_arg), config.parent / ".asv" / "repos")
-        config = write_offline_config(config, repo)
+        config, repo = config_for_clone(config, Path(repo_arg))
     else:
         repo = _clone_upstream(config)
     passthrough = list(getattr(args, "passthrough", []))
@@ -581,7 +586,7 @@ def _clone_upstream(config: Path) -> Path:
 def _publish(args) -> int:
     config = Path(args.config).resolve()
     if args.repo:
-        config = write_offline_config(config, asv_repository(Path(args.repo), config.parent / ".asv" / "repos"))
+        config, _ = config_for_clone(config, Path(args.repo))
     _check_publish_possible()
     logs = config.parent / ".asv" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
