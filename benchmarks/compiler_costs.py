@@ -2,7 +2,7 @@
 
 Timings change with the machine; these do not: flops, transcendentals and
 bytes accessed from XLA's ``cost_analysis()``, kernels of the optimised HLO,
-and the primitives an eager call dispatches (see :mod:`pyhf_bench.costs`).  A
+and the primitives an eager call dispatches (see :mod:`pyhf_bench.asvtools.costs`).  A
 pyhf commit that changes them changed the work itself; the dashboard shows it
 without a device.  On a GPU or TPU, JAX's counts are that device compiler's
 (its fusions differ from the CPU's).  PyTorch's counts (FlopCounterMode's
@@ -11,11 +11,11 @@ suite keeps every method reachable with numpy and jax (tests/test_asv.py).
 Heavy imports happen in ``setup`` via ``activate``.
 """
 
-from pyhf_bench.costs import BATCHED_BINS
-from pyhf_bench.inference import Problem
+from pyhf_bench.asvtools.costs import BATCHED_BINS
+from pyhf_bench.likelihoods.inference import Problem
 from pyhf_bench.likelihoods import all_keys, quick_keys
-from pyhf_bench.support import DEVICES, PRECISIONS, BackendBenchmark, Skip
-from pyhf_bench.synthetic import make_spec
+from pyhf_bench.core.support import DEVICES, PRECISIONS, BackendBenchmark, Skip
+from pyhf_bench.core.synthetic import make_spec
 
 #: Model sizes of the cost benchmarks; the 10^5-bin model (build ~40 s) only in `pyhf-bench costs`.
 COST_SIZES = (10, 100, 1000, 10_000)
@@ -33,7 +33,7 @@ class _CostBenchmark(BackendBenchmark):
 
     def count(self, device, precision, build, step, **axes):
         """Activate (tier and device checks first), build the problem, count *step*."""
-        from pyhf_bench.costs import step_counts
+        from pyhf_bench.asvtools.costs import step_counts
 
         self.activate(self.backend, device, precision, **axes)
         problem = build(self.rt)

@@ -23,7 +23,7 @@ worker count (worker counts above the machine's cores skip).
 import os
 
 from pyhf_bench import UserError
-from pyhf_bench.support import (
+from pyhf_bench.core.support import (
     BACKENDS,
     DEVICES,
     GRID_WORKERS,

@@ -2,16 +2,16 @@
 
 Each ``track_instructions`` runs the timed benchmark's own ``setup`` and method in a
 child process under valgrind's callgrind and returns the instructions per call
-(:mod:`pyhf_bench.instructions`).  Unlike wall time on a shared machine, the count
+(:mod:`pyhf_bench.asvtools.instructions`).  Unlike wall time on a shared machine, the count
 repeats to a fraction of a percent, so ``pyhf-bench review`` judges it at a tight
 factor; it does not see memory stalls, SIMD width or threading (docs/instruction-counts.md).
 The parameters are the timed benchmark's, CPU and 64b only (a subset of its values),
 so each count pairs with its timing by name.  Without valgrind every combination skips.
 """
 
-from pyhf_bench.instructions import MIRRORS
+from pyhf_bench.asvtools.instructions import MIRRORS
 from pyhf_bench.likelihoods import all_keys
-from pyhf_bench.support import BACKENDS, BackendBenchmark, Skip
+from pyhf_bench.core.support import BACKENDS, BackendBenchmark, Skip
 
 
 class _Instructions(BackendBenchmark):
@@ -29,7 +29,7 @@ class _Instructions(BackendBenchmark):
     quick = {"backend": ("numpy",)}
 
     def setup(self, *params):
-        from pyhf_bench.instructions import valgrind_path
+        from pyhf_bench.asvtools.instructions import valgrind_path
 
         self.precheck(*params[:3], **self.axes(params))
         if valgrind_path() is None:
@@ -45,7 +45,7 @@ class _Instructions(BackendBenchmark):
     def track_instructions(self, *params):
         import os
 
-        from pyhf_bench.instructions import count
+        from pyhf_bench.asvtools.instructions import count
 
         module, cls, method = MIRRORS[type(self).__name__]
         file = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{module}.py")
@@ -57,6 +57,8 @@ class _Instructions(BackendBenchmark):
 
 class SyntheticLogpdf(_Instructions):
     """Instructions of one ``model.logpdf`` (synthetic_models.Logpdf)."""
+    # Pinned: the package moved into layers (pyhf_bench.asvtools/core/...); the measured call is unchanged.
+    version = "37831c3f145ae91206d529cfee2364b69f104edb0f4f734babdfda28fe41272d"
 
     params = _Instructions.params + [[1, 10, 100, 1000]]
     param_names = ["backend", "device", "precision", "n_bins"]
@@ -65,6 +67,8 @@ class SyntheticLogpdf(_Instructions):
 
 class SyntheticNLLGradient(SyntheticLogpdf):
     """Instructions of one NLL value and gradient (synthetic_models.NLLGradient)."""
+    # Pinned: the package moved into layers (pyhf_bench.asvtools/core/...); the measured call is unchanged.
+    version = "973dd5b9c43204461a2738503cd781512d5e82123a3ba2376e72cfdc7a228918"
 
     # numpy has no autodiff. Quick: PyTorch's gradient (~30 s a count here, and its counts repeat to
     # 0.1 %; JAX's do not, docs/instruction-counts.md), shown by review but not gated (GATED_BACKENDS).
@@ -80,6 +84,8 @@ class SyntheticNLLGradient(SyntheticLogpdf):
 
 class SyntheticFit(_Instructions):
     """Instructions of one maximum-likelihood fit with scipy (synthetic_models.Fit)."""
+    # Pinned: the package moved into layers (pyhf_bench.asvtools/core/...); the measured call is unchanged.
+    version = "37831c3f145ae91206d529cfee2364b69f104edb0f4f734babdfda28fe41272d"
 
     # Fits under callgrind run ~50x slower than natively: the 100-bin numpy fit (~15 s) would take ~1 h.
     params = _Instructions.params + [[1, 10], ["scipy"]]
@@ -89,6 +95,8 @@ class SyntheticFit(_Instructions):
 
 class SyntheticHypotest(_Instructions):
     """Instructions of one asymptotic CLs hypotest (synthetic_models.Hypotest)."""
+    # Pinned: the package moved into layers (pyhf_bench.asvtools/core/...); the measured call is unchanged.
+    version = "37831c3f145ae91206d529cfee2364b69f104edb0f4f734babdfda28fe41272d"
 
     params = _Instructions.params + [[1, 10]]
     param_names = ["backend", "device", "precision", "n_bins"]
@@ -97,6 +105,8 @@ class SyntheticHypotest(_Instructions):
 
 class PublishedLogpdf(_Instructions):
     """Instructions of one ``model.logpdf`` of a published likelihood (published_likelihoods.Logpdf)."""
+    # Pinned: the package moved into layers (pyhf_bench.asvtools/core/...); the measured call is unchanged.
+    version = "4e70fc35cf6bd4ee5905d3953ad064811ecfbd197b8d73e4d5eba030be18137a"
 
     params = [all_keys()] + _Instructions.params
     param_names = ["likelihood", "backend", "device", "precision"]
@@ -106,7 +116,7 @@ class PublishedLogpdf(_Instructions):
 
     def setup(self, likelihood, *params):
         self.precheck(*params, likelihood=likelihood)
-        from pyhf_bench.instructions import valgrind_path
+        from pyhf_bench.asvtools.instructions import valgrind_path
 
         if valgrind_path() is None:
             raise Skip("valgrind is not installed (Debian: apt-get install valgrind)")

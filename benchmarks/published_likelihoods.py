@@ -14,9 +14,9 @@ only); the full tier is everything.
 """
 
 from pyhf_bench import UserError
-from pyhf_bench.inference import Problem
+from pyhf_bench.likelihoods.inference import Problem
 from pyhf_bench.likelihoods import all_keys, cache_loaded, load_cached, quick_keys, user_keys
-from pyhf_bench.support import (
+from pyhf_bench.core.support import (
     OPTIMIZERS,
     BackendBenchmark,
     Skip,
@@ -272,7 +272,7 @@ class Accuracy(_PublishedBenchmark):
     repeat = 1
 
     def setup(self, cache, likelihood, backend, device, precision):
-        from pyhf_bench.inference import as_float
+        from pyhf_bench.likelihoods.inference import as_float
 
         self.setup_likelihood(cache, likelihood, backend, device, precision)
         if not self.lk.reference:
@@ -289,6 +289,8 @@ class Accuracy(_PublishedBenchmark):
         return self.result
 
     track_result.unit = "CLs_obs or 2*NLL"
+    # Pinned: setup's import path moved with the package layers; the tracked value is unchanged.
+    track_result.version = "cfd597ca68e9414ec699278742b9774dda9b2c9116ac1de705461e8a78641c27"
 
     def track_deviation(self, cache, likelihood, backend, device, precision):
         reference = self.lk.reference
@@ -298,3 +300,4 @@ class Accuracy(_PublishedBenchmark):
         return abs(value - reference["twice_nll"])
 
     track_deviation.unit = "relative (CLs) or absolute (2*NLL)"
+    track_deviation.version = "9cdf5d4f1454f65a6ff849ed0675cf3af875b66a61bcbcbcb4b4d5bfac35846d"

@@ -12,9 +12,9 @@ them.  ROOT and pyhf are imported in ``setup`` only (through ``roobridge``).
 """
 
 from pyhf_bench.likelihoods import all_keys, quick_keys
-from pyhf_bench.roobridge import EVAL_BACKENDS, RootPeer, peer_tier
-from pyhf_bench.support import Skip, root_fit_budget
-from pyhf_bench.synthetic import SIZES, make_workspace
+from pyhf_bench.root import EVAL_BACKENDS, RootPeer, peer_tier
+from pyhf_bench.core.support import Skip, root_fit_budget
+from pyhf_bench.core.synthetic import SIZES, make_workspace
 
 #: As benchmarks/synthetic_models.py: fit-based steps stop at 100 bins.
 FIT_SIZES = (1, 10, 100)

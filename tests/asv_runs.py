@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyhf_bench import history
+from pyhf_bench.asvtools import history
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -41,7 +41,7 @@ class Case:
 
 
 def _workspace(**changes) -> dict:
-    from pyhf_bench.synthetic import make_workspace
+    from pyhf_bench.core.synthetic import make_workspace
 
     ws = make_workspace(2)
     for key, value in changes.items():

@@ -28,11 +28,11 @@ def test_a_wrong_way_import_breaks_the_contract(tmp_path):
     shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(ROOT / "benchmarks", tmp_path / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    files = tmp_path / "src" / "pyhf_bench" / "files.py"
-    files.write_text(files.read_text() + "\n\ndef _wrong_way():\n    from . import cli  # noqa: F401\n")
+    files = tmp_path / "src" / "pyhf_bench" / "core" / "files.py"
+    files.write_text(files.read_text() + "\n\ndef _wrong_way():\n    from pyhf_bench import cli  # noqa: F401\n")
     proc = _lint(tmp_path, str(tmp_path / "src") + os.pathsep + str(tmp_path))
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "BROKEN" in proc.stdout and "pyhf_bench.files -> pyhf_bench.cli" in proc.stdout, proc.stdout[-3000:]
+    assert "BROKEN" in proc.stdout and "pyhf_bench.core.files -> pyhf_bench.cli" in proc.stdout, proc.stdout[-3000:]
 
 
 def test_benchmarks_keep_their_names_and_versions():

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pyhf_bench import history
-from pyhf_bench.support import device_node_present
-from pyhf_bench.synthetic import make_workspace
+from pyhf_bench.asvtools import history
+from pyhf_bench.core.support import device_node_present
+from pyhf_bench.core.synthetic import make_workspace
 
 from .asv_runs import modern_numpy_scipy
 from .conftest import ROOT, run_python
@@ -285,7 +285,7 @@ def test_tier_time_measures_a_shard_and_resumes(tmp_path, offline_history):
 @pytest.mark.integration
 def test_asv_find_locates_an_injected_slowdown(tmp_path, offline_history):
     """`asv find` (bisection) over three commits past v0.7.6, the middle one a real 3x slower logpdf."""
-    from pyhf_bench import review
+    from pyhf_bench.asvtools import review
 
     config = _test_config(tmp_path, offline_history, include=[modern_numpy_scipy()])
     pdf = "src/pyhf/pdf.py"

@@ -15,8 +15,9 @@ from .conftest import run_python
 STEPS = r"""
 import json, math
 import numpy as np
-from pyhf_bench import support, synthetic
-from pyhf_bench.inference import Problem
+from pyhf_bench.core import support
+from pyhf_bench.core import synthetic
+from pyhf_bench.likelihoods.inference import Problem
 
 out = {}
 for precision in ("64b", "32b"):
@@ -57,8 +58,9 @@ def _finite_difference_gradient():
         r"""
 import json
 import numpy as np
-from pyhf_bench import support, synthetic
-from pyhf_bench.inference import Problem
+from pyhf_bench.core import support
+from pyhf_bench.core import synthetic
+from pyhf_bench.likelihoods.inference import Problem
 rt = support.activate("numpy")
 p = Problem.from_spec(rt, synthetic.make_spec(10))
 pars = np.asarray(p.pars, dtype=float)
@@ -121,7 +123,7 @@ def test_pyhf_without_a_backend_is_skipped(tmp_path):
     result = run_python(
         r"""
 import json, pyhf
-from pyhf_bench import support
+from pyhf_bench.core import support
 out = {"pyhf": pyhf.__file__}
 for backend in ("tensorflow", "pytorch", "numpy"):
     try:
@@ -153,7 +155,7 @@ def test_a_backend_that_is_there_but_raises_is_a_failure_not_a_skip(tmp_path):
     result = run_python(
         r"""
 import json, pyhf
-from pyhf_bench import support
+from pyhf_bench.core import support
 try:
     support.activate("numpy")
     out = "ran"

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from pyhf_bench import UserError
-from pyhf_bench.accelerators import (
+from pyhf_bench.reporting.accelerators import (
     EAGER,
     JITTED,
     calibrate,
@@ -27,7 +27,7 @@ from pyhf_bench.accelerators import (
     predict,
     zigzag,
 )
-from pyhf_bench.costs import hlo_kernels, measure_in_subprocess
+from pyhf_bench.asvtools.costs import hlo_kernels, measure_in_subprocess
 
 SIZES = (10, 100)
 BATCHES = (1, 10)
@@ -87,7 +87,7 @@ def test_interpolator_work_grows_and_dispatches_do_not(jax_rows, torch_rows, cod
 
 def test_interpolator_histograms_are_the_benchmarks(root):
     """benchmarks/interpolators.py times what the cost table counts: the same generator, the same values."""
-    from pyhf_bench.synthetic import make_alphasets, make_histogramssets
+    from pyhf_bench.core.synthetic import make_alphasets, make_histogramssets
 
     import random
 
@@ -106,7 +106,7 @@ def test_interpolator_histograms_are_the_benchmarks(root):
     rng = random.Random("pyhf-bench-alphas-10")
     assert make_alphasets(10) == [[rng.uniform(-2.0, 2.0)] for _ in range(10)]
     source = (root / "benchmarks" / "interpolators.py").read_text()
-    assert "from pyhf_bench.synthetic import make_alphasets, make_histogramssets" in source
+    assert "from pyhf_bench.core.synthetic import make_alphasets, make_histogramssets" in source
 
 
 def test_fit_step_copies_pars_and_results(jax_rows):
@@ -298,7 +298,7 @@ def test_predict_command_reports_missing_costs_as_one_line(tmp_path):
 
 
 def test_committed_predictions_match_the_committed_inputs(root):
-    from pyhf_bench.costs import load_table
+    from pyhf_bench.asvtools.costs import load_table
 
     committed = root / "docs" / "accelerator-predictions.json"
     if not committed.exists():

@@ -117,7 +117,7 @@ def committed_dashboard(tmp_path_factory):
 
     from asv import util
 
-    from pyhf_bench import history
+    from pyhf_bench.asvtools import history
 
     from .conftest import ROOT
 

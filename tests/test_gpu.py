@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyhf_bench.gpucheck import TOLERANCE, check
-from pyhf_bench.support import device_node_present
+from pyhf_bench.asvtools.gpucheck import TOLERANCE, check
+from pyhf_bench.core.support import device_node_present
 
 pytestmark = pytest.mark.skipif(not device_node_present("gpu"), reason="no GPU on this machine")
 

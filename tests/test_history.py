@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from pyhf_bench import UserError, history
+from pyhf_bench import UserError
+from pyhf_bench.asvtools import history
 
 VERSIONS = ["0.7.5", "0.7.6"]
 # PyPI upload times of the sdists (immutable facts of the index).
@@ -35,11 +36,13 @@ SRC = str(Path(history.__file__).resolve().parents[1])
 _MAIN_SCRIPT = r"""
 import sys
 try:
-    from pyhf_bench import envinfo, runner  # noqa: F401  (the real CLI needs its siblings)
+    from pyhf_bench.asvtools import envinfo
+    from pyhf_bench.asvtools import runner  # noqa: F401  the real CLI needs its siblings
     from pyhf_bench.cli import main
 except ImportError:
     import argparse
-    from pyhf_bench import UserError, history
+    from pyhf_bench import UserError
+    from pyhf_bench.asvtools import history
 
     def main(argv=None):
         parser = argparse.ArgumentParser(prog="pyhf-bench")
@@ -57,7 +60,8 @@ sys.exit(main(sys.argv[1:]))
 
 def cli_main(argv: list[str]) -> int:
     try:
-        from pyhf_bench import envinfo, runner  # noqa: F401
+        from pyhf_bench.asvtools import envinfo
+        from pyhf_bench.asvtools import runner  # noqa: F401
         from pyhf_bench.cli import main
     except ImportError:
         ns: dict = {}

@@ -1,4 +1,4 @@
-"""Instruction counts under valgrind (`pyhf_bench.instructions`, benchmarks/instruction_counts.py).
+"""Instruction counts under valgrind (`pyhf_bench.asvtools.instructions`, benchmarks/instruction_counts.py).
 
 Real valgrind on the real benchmark classes: tiny models and short loops, since
 every count starts a Python process under callgrind (about 10 s each here).
@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from pyhf_bench import instructions
+from pyhf_bench.asvtools import instructions
 
 from .conftest import ROOT
 
@@ -86,7 +86,7 @@ def test_the_docs_tables_are_the_commands_output_of_the_committed_files():
     # `pyhf-bench instructions --markdown` / `instructions-proof --markdown` print from the committed JSON.
     import json
 
-    from pyhf_bench import instruction_proof
+    from pyhf_bench.asvtools import instruction_proof
 
     page = (ROOT / "docs" / "instruction-counts.md").read_text()
     for name, render in (("instruction-counts-epyc-2core.json", instructions.survey_markdown),

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pyhf_bench import UserError, likelihoods
-from pyhf_bench.synthetic import make_workspace
+from pyhf_bench import UserError
+from pyhf_bench import likelihoods
+from pyhf_bench.core.synthetic import make_workspace
 
 from .conftest import ROOT, run_python
 
@@ -379,9 +380,9 @@ def test_cli_errors_are_one_line(data_dir):
 BACKEND_CODE = """
 import json, warnings
 warnings.simplefilter("ignore")
-from pyhf_bench.inference import Problem, as_float
+from pyhf_bench.likelihoods.inference import Problem, as_float
 from pyhf_bench.likelihoods import load
-from pyhf_bench.support import activate
+from pyhf_bench.core.support import activate
 out = {}
 sb = load("sbottom", "RegionA")
 rt = activate(BACKEND, "cpu", PRECISION, "scipy", sb.fit_settings("scipy"))

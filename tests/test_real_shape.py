@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pyhf_bench import history
+from pyhf_bench.asvtools import history
 
 from .asv_runs import modern_numpy_scipy, write_config
 
@@ -142,7 +142,7 @@ def test_run_over_main_publishes_and_shows_the_broken_backend_as_failed(pyhf_lik
 @pytest.mark.integration
 def test_an_install_that_moves_a_pin_is_undone_and_fails(pyhf_like, tmp_path):
     """Forced into the modern environment anyway (plain asv), the scipy<1.16 commit must not change the era's stack."""
-    from pyhf_bench.runner import era_environment, write_offline_config
+    from pyhf_bench.asvtools.runner import era_environment, write_offline_config
 
     config = _config(tmp_path)
     offline = write_offline_config(config, pyhf_like["repo"])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pyhf_bench import noise, report
+from pyhf_bench.reporting import noise
+from pyhf_bench.reporting import report
 
 from .asv_runs import small_real_run
 

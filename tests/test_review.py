@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from pyhf_bench import review
+from pyhf_bench.asvtools import review
 
 from .conftest import ROOT
 
@@ -228,7 +228,7 @@ def test_review_proof_slowdown_branches_do_proportional_real_work():
 
     import pyhf.pdf
 
-    from pyhf_bench import instruction_proof
+    from pyhf_bench.asvtools import instruction_proof
 
     original = inspect.getsource(pyhf.pdf)
     slowed = instruction_proof.slowed_source(original, 1.05)

@@ -1,4 +1,4 @@
-"""pyhf vs ROOT HistFactory (``pyhf_bench.roobridge``): the mapping, the fits, the CLI and the failure modes.
+"""pyhf vs ROOT HistFactory (``pyhf_bench.root``): the mapping, the fits, the CLI and the failure modes.
 
 Everything that loads ROOT runs in a subprocess (``run_python``): a crash
 inside ROOT must fail one test, not kill pytest.  The mapping checks that need
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from pyhf_bench import UserError, roobridge, support
+from pyhf_bench import UserError
+from pyhf_bench import root as roobridge
+from pyhf_bench.core import support
 
 from .conftest import run_python
 
@@ -284,7 +286,7 @@ def test_model_check_holds_an_unresolvable_gamma_and_still_sees_the_rest():
         "import json\n"
         "import numpy as np\n"
         "from tests.test_root import tight_shapesys_workspace\n"
-        "from pyhf_bench import roobridge\n"
+        "from pyhf_bench import root as roobridge\n"
         "ws = tight_shapesys_workspace()\n"
         "rm = roobridge.build_workspace(ws, 'meas', None, check=False)\n"
         "model = roobridge.pyhf_model(ws, rm.plan)\n"
@@ -358,7 +360,7 @@ def test_hist2workspace_route_builds_the_same_model():
     code = (
         "import json\n"
         "from tests.test_root import every_modifier_workspace\n"
-        "from pyhf_bench import roobridge\n"
+        "from pyhf_bench import root as roobridge\n"
         "rm = roobridge.build_workspace(every_modifier_workspace(), 'meas', None, route='hist2workspace')\n"
         "print('@@' + json.dumps({'route': rm.route}))\n"
     )
@@ -373,8 +375,8 @@ def test_root_fits_predicted_to_outrun_the_timeout_skip_with_the_prediction():
     code = (
         "import json\n"
         "from tests.test_root import every_modifier_workspace\n"
-        "from pyhf_bench import support\n"
-        "from pyhf_bench.roobridge import RootPeer\n"
+        "from pyhf_bench.core import support\n"
+        "from pyhf_bench.root import RootPeer\n"
         "peer = RootPeer(every_modifier_workspace(), 'meas', None, 'cpu')\n"
         "predicted = support.root_fit_budget(peer, 5, 1e6, 'PublishedHypotest of demo')\n"
         "try:\n    support.root_fit_budget(peer, 5, 1e-3, 'PublishedHypotest of demo')\n    reason = None\n"
@@ -422,7 +424,7 @@ def _compare_in_subprocess(workspace_expr: str, settings: dict | None, extra: st
     code = (
         "import json\n"
         "from tests.test_root import *\n"
-        "from pyhf_bench import roobridge\n"
+        "from pyhf_bench import root as roobridge\n"
         f"{extra}"
         f"report = roobridge.compare({workspace_expr}, 'meas', {settings!r}, None, label='test')\n"
         "print('@@' + json.dumps(report))\n"
@@ -527,7 +529,7 @@ def test_a_real_difference_beyond_a_tightened_tolerance_fails_and_names_the_quan
     report = run_python(
         "import json\n"
         "from tests.test_root import every_modifier_workspace\n"
-        "from pyhf_bench import roobridge\n"
+        "from pyhf_bench import root as roobridge\n"
         "tight = roobridge.Tolerances(nll_diff_rel=1e-13, abs_floor=0.0)\n"
         "report = roobridge.compare(every_modifier_workspace(), 'meas', None, None, tolerances=tight)\n"
         "print('@@' + json.dumps(report))\n",
@@ -548,7 +550,7 @@ def test_other_data_on_one_side_is_a_different_likelihood_not_a_minimiser_proble
     report = run_python(
         "import copy, json\n"
         "from tests.test_root import every_modifier_workspace\n"
-        "from pyhf_bench import roobridge\n"
+        "from pyhf_bench import root as roobridge\n"
         "ws = every_modifier_workspace()\n"
         "other = copy.deepcopy(ws)\n"
         "other['observations'][0]['data'][0] += 1.0\n"
@@ -661,7 +663,7 @@ def test_poisson_stat_errors_in_xml_are_honoured_on_both_sides(tmp_path):
     pruned = write_stat_error_xml(tmp_path / "t", workspace, '<StatErrorConfig RelErrorThreshold="0.26" ConstraintType="Poisson"/>')
     result = run_python(
         "import json\n"
-        "from pyhf_bench import roobridge\n"
+        "from pyhf_bench import root as roobridge\n"
         "out = {}\n"
         f"for name, top in (('gaussian', {str(gaussian)!r}), ('poisson', {str(poisson)!r}), ('pruned', {str(pruned)!r})):\n"
         "    spec = roobridge.import_xml(top)\n"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pyhf_bench import UserError, runner
+from pyhf_bench import UserError
+from pyhf_bench.asvtools import runner
 
 from .conftest import ROOT
 
@@ -157,7 +158,7 @@ def test_eras_json_pins_are_the_asv_matrix_requirements():
     """The guard checks environments against eras.json's pins: they must be what asv installs."""
     from asv import util
 
-    from pyhf_bench import support
+    from pyhf_bench.core import support
 
     conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)
     for entry in conf["include"]:
@@ -166,7 +167,8 @@ def test_eras_json_pins_are_the_asv_matrix_requirements():
 
 def test_the_guard_sees_a_changed_pin(tmp_path):
     """A venv standing for an era environment where installing 'a commit' downgraded scipy: the guard finds it."""
-    from pyhf_bench import eraplan, support
+    from pyhf_bench.asvtools import eraplan
+    from pyhf_bench.core import support
 
     era = "modern"
     pins = support.eras()[era]["pins"]
@@ -180,7 +182,7 @@ def test_the_guard_sees_a_changed_pin(tmp_path):
     fake.mkdir(parents=True)
     (fake / "METADATA").write_text("Metadata-Version: 2.1\nName: scipy\nVersion: 1.15.3\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    code = ("import json; from pyhf_bench import eraplan; "
+    code = ("import json; from pyhf_bench.asvtools import eraplan; "
             f"print('@@' + json.dumps(eraplan.changed_pins({era!r})))")
     out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     changed = json.loads(out.split("@@", 1)[1])
@@ -200,7 +202,7 @@ def test_every_era_has_one_environment_and_the_packages_it_installs():
 
 def test_the_machine_is_registered_outside_a_terminal(tmp_path):
     """A fresh HOME (no ~/.asv-machine.json) and no terminal: asv itself would stop; run registers the machine."""
-    code = ("import json; from pyhf_bench import asvmachine; "
+    code = ("import json; from pyhf_bench.asvtools import asvmachine; "
             "print('@@' + json.dumps([asvmachine.ensure_machine(None), asvmachine.ensure_machine(None)]))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           env=dict(os.environ, HOME=str(tmp_path)), timeout=120)

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from pyhf_bench import UserError, selection
+from pyhf_bench import UserError
+from pyhf_bench.asvtools import selection
 
 from .conftest import ROOT, run_python
 
@@ -82,7 +83,7 @@ def test_every_combination_outside_the_quick_selection_skips_in_its_setup():
     result = run_python(
         "import json, sys, itertools, inspect\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from pyhf_bench import selection\n"
+        "from pyhf_bench.asvtools import selection\n"
         "from pyhf_bench.likelihoods import all_keys\n"
         "from asv_runner.discovery import disc_benchmarks\n"
         f"combos = {{c.name: c.quick for c in selection.combinations({str(BENCHMARKS)!r})}}\n"

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from pyhf_bench import UserError, support
+from pyhf_bench import UserError
+from pyhf_bench.core import support
 
 from .conftest import ROOT, run_python
 
@@ -59,7 +60,7 @@ def test_absent_gpu_is_a_cheap_skip(backend):
     # Skipped before the framework is imported (asv pays this for every combination).
     result = run_python(
         "import sys, json\n"
-        "from pyhf_bench import support\n"
+        "from pyhf_bench.core import support\n"
         f"try:\n    support.activate({backend!r}, 'gpu')\n    reason = None\n"
         "except support.Skip as exc:\n    reason = str(exc)\n"
         "heavy = sorted(m for m in ('jax', 'torch', 'tensorflow', 'pyhf') if m in sys.modules)\n"
@@ -74,9 +75,9 @@ def test_minuit_steps_predicted_to_outrun_the_timeout_skip_with_the_prediction(b
     # timed call, so a timeout far below it skips (and says why) and a generous one runs.
     result = run_python(
         "import json\n"
-        "from pyhf_bench import support\n"
-        "from pyhf_bench.inference import Problem\n"
-        "from pyhf_bench.synthetic import make_spec\n"
+        "from pyhf_bench.core import support\n"
+        "from pyhf_bench.likelihoods.inference import Problem\n"
+        "from pyhf_bench.core.synthetic import make_spec\n"
         f"rt = support.activate({backend!r}, 'cpu', '64b', 'minuit')\n"
         "problem = Problem.from_spec(rt, make_spec(n_bins=10, seed=0), poi_name='mu')\n"
         "n = problem.model.config.npars\n"
@@ -97,9 +98,9 @@ def test_toys_predicted_to_outrun_the_timeout_skip_with_the_prediction():
     # and against a generous one the prediction is returned and the toys are not re-timed.
     result = run_python(
         "import json\n"
-        "from pyhf_bench import support\n"
-        "from pyhf_bench.inference import Problem\n"
-        "from pyhf_bench.synthetic import make_spec\n"
+        "from pyhf_bench.core import support\n"
+        "from pyhf_bench.likelihoods.inference import Problem\n"
+        "from pyhf_bench.core.synthetic import make_spec\n"
         "rt = support.activate('pytorch', 'cpu', '64b')\n"
         "problem = Problem.from_spec(rt, make_spec(n_bins=2, seed=0), poi_name='mu')\n"
         "calls = []\n"
@@ -329,7 +330,7 @@ def _forkserver_children(backends) -> str:
         "    read, write = os.pipe()\n"
         "    pid = os.fork()\n"
         "    if pid == 0:\n"
-        "        from pyhf_bench.support import activate\n"
+        "        from pyhf_bench.core.support import activate\n"
         "        rt = activate(backend, 'cpu', '64b')\n"
         "        import pyhf\n"
         "        os.write(write, json.dumps([pyhf.get_backend()[0].name, value(pyhf)]).encode())\n"
@@ -366,7 +367,7 @@ def test_asv_forkserver_preloads_the_frameworks_and_its_children_switch_backend(
     for backend, (child_backend, child_value) in result["children"].items():
         fresh = run_python(
             "import json\n"
-            "from pyhf_bench.support import activate\n"
+            "from pyhf_bench.core.support import activate\n"
             f"activate({backend!r}, 'cpu', '64b')\n"
             "import pyhf\n"
             "m = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])\n"
@@ -402,7 +403,7 @@ def test_processes_spawned_by_a_benchmark_do_not_take_themselves_for_the_forkser
     script = tmp_path / "spawner.py"  # spawn re-imports the main module: a file, not python -c
     script.write_text(
         "import sys, json, multiprocessing\n"
-        "from pyhf_bench import support\n"
+        "from pyhf_bench.core import support\n"
         "def child(queue):\n"
         "    queue.put([sys.argv[1:2], support._is_asv_forkserver(sys.argv), support.preload_in_forkserver()])\n"
         "if __name__ == '__main__':\n"

@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from pyhf_bench import UserError, tiertime
+from pyhf_bench import UserError
+from pyhf_bench.asvtools import tiertime
 from pyhf_bench.likelihoods import all_keys
 
 from .conftest import ROOT

@@ -1,4 +1,4 @@
-"""The verdict policy (pyhf_bench.verdict) in both directions, hypotest's test settings, and a reference from outside.
+"""The verdict policy (pyhf_bench.core.verdict) in both directions, hypotest's test settings, and a reference from outside.
 
 Every CLI run is a fresh ``pyhf-bench`` process on a small model registered as a user likelihood.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pyhf_bench import verdict
-from pyhf_bench.synthetic import make_workspace
+from pyhf_bench.core import verdict
+from pyhf_bench.core.synthetic import make_workspace
 
 
 def _cli(registry: Path, *args, timeout=300):
@@ -144,9 +144,9 @@ def test_a_hypotest_that_never_leaves_its_start_is_loud_and_the_registry_remedy_
 
 HYPOTEST_CODE = """
 import json, pyhf
-from pyhf_bench.inference import HypotestSettings, Problem, as_float
+from pyhf_bench.likelihoods.inference import HypotestSettings, Problem, as_float
 from pyhf_bench.likelihoods import load
-from pyhf_bench.support import activate
+from pyhf_bench.core.support import activate
 lk = load("mine")
 rt = activate("numpy")
 problem = Problem.from_likelihood(rt, lk)
@@ -186,7 +186,7 @@ def test_poi_value_test_stat_and_calculator_reach_pyhf_and_the_output(tmp_path):
 
 
 def test_report_flags_deviations_beyond_tolerance():
-    from pyhf_bench import report
+    from pyhf_bench.reporting import report
 
     def row(likelihood, precision, value):
         return report.Measurement(machine="m", commit="abcdef1234", date_ms=1, env_name="env", env_params={},
@@ -204,7 +204,7 @@ def test_report_flags_deviations_beyond_tolerance():
 
 ROOT_REFERENCE_CODE = """
 import json
-from pyhf_bench.references import compute_root_reference
+from pyhf_bench.reporting.references import compute_root_reference
 print("@@" + json.dumps(compute_root_reference("mine", None)))
 """
 

@@ -13,7 +13,7 @@ import platform
 import subprocess
 import sys
 
-from . import support
+from pyhf_bench.core import support
 
 _MODULES = {"numpy": "numpy", "jax": "jax", "pytorch": "torch", "tensorflow": "tensorflow"}
 # Accelerators first: a TensorFlow CPU activation hides the GPUs for the rest of the process.
@@ -62,7 +62,7 @@ def _probe_backend(backend: str) -> dict:
 def probe(backend: str, timeout: float = 600) -> dict:
     """Probe *backend* in a fresh interpreter and return its JSON report."""
     support.check_choice("backend", backend)
-    code = f"import json, pyhf_bench.envinfo as e; print('@@' + json.dumps(e._probe_backend({backend!r})))"
+    code = f"import json, pyhf_bench.asvtools.envinfo as e; print('@@' + json.dumps(e._probe_backend({backend!r})))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
     for line in proc.stdout.splitlines():
         if line.startswith("@@"):

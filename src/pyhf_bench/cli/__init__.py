@@ -1,6 +1,6 @@
 """The ``pyhf-bench`` command line.
 
-Exit status, the same for every subcommand (decided in :mod:`pyhf_bench.verdict`,
+Exit status, the same for every subcommand (decided in :mod:`pyhf_bench.core.verdict`,
 described in ``docs/exit-codes.md``):
 
 * 0: ok (every checked result within tolerance);
@@ -19,31 +19,29 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import UserError
+from pyhf_bench import UserError
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import (
-        accelerators,
-        costs,
-        dashboard,
-        envinfo,
-        gpucheck,
-        history,
-        instruction_proof,
-        instructions,
-        likelihoods,
-        noise,
-        profiling,
-        references,
-        report,
-        review,
-        roobridge,
-        runner,
-        scan,
-        selection,
-        tiertime,
-    )
+    from pyhf_bench.reporting import accelerators
+    from pyhf_bench.asvtools import costs
+    from pyhf_bench.asvtools import dashboard
+    from pyhf_bench.asvtools import envinfo
+    from pyhf_bench.asvtools import gpucheck
+    from pyhf_bench.asvtools import history
+    from pyhf_bench.asvtools import instruction_proof
+    from pyhf_bench.asvtools import instructions
+    from pyhf_bench import likelihoods
+    from pyhf_bench.reporting import noise
+    from pyhf_bench.reporting import profiling
+    from pyhf_bench.reporting import references
+    from pyhf_bench.reporting import report
+    from pyhf_bench.asvtools import review
+    from pyhf_bench import root as roobridge
+    from pyhf_bench.asvtools import runner
+    from pyhf_bench import scan
+    from pyhf_bench.asvtools import selection
+    from pyhf_bench.asvtools import tiertime
 
     parser = argparse.ArgumentParser(
         prog="pyhf-bench",
@@ -94,6 +92,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pyhf-bench: interrupted: `{args.command}` stopped by Ctrl-C; nothing half-written was kept", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """``pyhf-bench profile NAME --backend B --step S --out DIR``: where one inference step spends its time.
 
-The step runs exactly as the asv benchmarks run it (``pyhf_bench.support.activate``,
-then :class:`pyhf_bench.inference.Problem`): once as a warm-up (JIT compilation,
+The step runs exactly as the asv benchmarks run it (``pyhf_bench.core.support.activate``,
+then :class:`pyhf_bench.likelihoods.inference.Problem`): once as a warm-up (JIT compilation,
 first-call caches), once more timed without the profiler, then under ``cProfile``,
 so the profile shows the steady state the benchmarks time.  A step shorter than
 :data:`MIN_PROFILED_S` (a sub-millisecond logpdf) is profiled over as many calls
@@ -31,8 +31,9 @@ import pstats
 import time
 from pathlib import Path
 
-from . import UserError, support
-from .files import atomic_file
+from pyhf_bench import UserError
+from pyhf_bench.core import support
+from pyhf_bench.core.files import atomic_file
 
 STEPS = ("logpdf", "value_and_grad", "fit", "fixed_poi_fit", "hypotest", "upper_limit")
 TOP_N = 25
@@ -43,18 +44,18 @@ MAX_CALLS = 10_000
 
 def _problem(name: str, rt_args: dict, patch: str | None):
     """Activate the backend and build the Problem for NAME; returns (runtime, problem, label)."""
-    from .inference import Problem
+    from pyhf_bench.likelihoods.inference import Problem
 
     if name.startswith("synthetic:"):
         size = name.split(":", 1)[1]
         if not size.isdigit() or int(size) < 1:
             raise UserError(f"bad model {name!r}; give synthetic:N with N bins, e.g. synthetic:100")
-        from .synthetic import make_spec
+        from pyhf_bench.core.synthetic import make_spec
 
         rt = _activate(**rt_args)
         return rt, Problem.from_spec(rt, make_spec(int(size))), f"synthetic model, {size} bins"
     try:
-        from . import likelihoods
+        from pyhf_bench import likelihoods
     except ImportError:
         raise UserError(f"unknown model {name!r}; give synthetic:N (published likelihoods are not available "
                         "in this installation)") from None

@@ -1,6 +1,6 @@
 """``pyhf-bench accelerators``: GPUs and TPUs on paper, until one is lent, and the check when it is.
 
-The time model, for one call of one step (counts from :mod:`pyhf_bench.costs`,
+The time model, for one call of one step (counts from :mod:`pyhf_bench.asvtools.costs`,
 device figures from ``accelerators.json``, this CPU's from ``cpu-figures``)::
 
     roofline = max(flops / peak_flops, bytes / bandwidth)
@@ -42,9 +42,9 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from . import UserError
-from .files import atomic_file
-from .report import save_figure
+from pyhf_bench import UserError
+from pyhf_bench.core.files import atomic_file
+from pyhf_bench.reporting.report import save_figure
 
 FORMAT = 1
 JITTED = ("value_and_grad", "fit_step")
@@ -56,7 +56,7 @@ AXIS = {"logpdf": "bins", "value_and_grad": "bins", "fit_step": "bins", "batched
 
 def device_specs() -> dict:
     """The device inputs (``accelerators.json``), keyed by device name."""
-    return json.loads(resources.files("pyhf_bench").joinpath("accelerators.json").read_text())["devices"]
+    return json.loads(resources.files("pyhf_bench.reporting").joinpath("accelerators.json").read_text())["devices"]
 
 
 def _read_json(path, what: str, command: str) -> dict:
@@ -135,7 +135,7 @@ def measure_cpu() -> dict:
 
     import platform
 
-    from .envinfo import machine_description
+    from pyhf_bench.asvtools.envinfo import machine_description
 
     return {
         "format": FORMAT,
@@ -393,7 +393,7 @@ def calibrate(measured: dict, costs: dict, cpu: dict, smallest: int = 2) -> dict
 _TIMER = r"""
 import json, time, warnings
 warnings.simplefilter("ignore")
-from pyhf_bench.accelerators import time_steps
+from pyhf_bench.reporting.accelerators import time_steps
 print("@@" + json.dumps(time_steps(DEVICE, PRECISION, SIZES, BATCHES, LIKELIHOODS, INTERP, BUDGET)))
 """
 
@@ -401,7 +401,7 @@ print("@@" + json.dumps(time_steps(DEVICE, PRECISION, SIZES, BATCHES, LIKELIHOOD
 def time_steps(device: str, precision: str, sizes, batches, likelihoods, interp_bins, budget: float) -> dict:
     """Seconds per call of each step, JAX on *device*, for the models of the cost table (in this process).
 
-    The steps are the cost table's (:func:`pyhf_bench.costs.step_functions`),
+    The steps are the cost table's (:func:`pyhf_bench.asvtools.costs.step_functions`),
     called as the benchmarks call them: ``logpdf`` eagerly, the gradient
     jitted, a fit step from a host vector with the result read back to the
     host (what scipy does).  Each is called once first (compilation), then the
@@ -410,9 +410,9 @@ def time_steps(device: str, precision: str, sizes, batches, likelihoods, interp_
     """
     import numpy as np
 
-    from .costs import models as models_of
-    from .costs import step_functions
-    from .support import Skip, activate
+    from pyhf_bench.asvtools.costs import models as models_of
+    from pyhf_bench.asvtools.costs import step_functions
+    from pyhf_bench.core.support import Skip, activate
 
     start = time.monotonic()
     try:
@@ -539,7 +539,7 @@ def merge(predictions: dict, measured: list[dict], device: str, spec: str, notes
 _REPEATS = r"""
 import json, warnings
 warnings.simplefilter("ignore")
-from pyhf_bench.accelerators import time_steps
+from pyhf_bench.reporting.accelerators import time_steps
 runs = [time_steps(DEVICE, PRECISION, (), (), (), BINS, 1e9) for _ in range(REPEATS)]
 print("@@" + json.dumps(runs))
 """
@@ -705,7 +705,7 @@ def _cmd_cpu_figures(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from .costs import load_table
+    from pyhf_bench.asvtools.costs import load_table
 
     costs = load_table(args.costs)
     cpu = _read_json(args.cpu_figures, "CPU figures", f"pyhf-bench accelerators cpu-figures --out {args.cpu_figures}")
@@ -739,7 +739,7 @@ def _cmd_measure(args) -> int:
 
 
 def _cmd_calibrate(args) -> int:
-    from .costs import load_table
+    from pyhf_bench.asvtools.costs import load_table
 
     measured = _read_json(args.measured, "CPU measurement", "pyhf-bench accelerators measure --device cpu")
     cpu = _read_json(args.cpu_figures, "CPU figures", "pyhf-bench accelerators cpu-figures")
@@ -766,7 +766,7 @@ def _cmd_merge(args) -> int:
 
 
 def _cmd_zigzag(args) -> int:
-    from .costs import INTERP_BINS
+    from pyhf_bench.asvtools.costs import INTERP_BINS
 
     result = zigzag(args.device, args.precision, INTERP_BINS, args.repeats)
     _write_json(Path(args.out), result)
@@ -777,7 +777,7 @@ def _cmd_zigzag(args) -> int:
 
 
 def _cmd_plot(args) -> int:
-    from .costs import load_table
+    from pyhf_bench.asvtools.costs import load_table
 
     out = Path(args.out)
     if not out.is_dir():
@@ -796,8 +796,8 @@ def _cmd_plot(args) -> int:
 
 
 def _cmd_docs(args) -> int:
-    from .costs import load_table
-    from .acceleratorsdoc import render
+    from pyhf_bench.asvtools.costs import load_table
+    from pyhf_bench.reporting.acceleratorsdoc import render
 
     predictions = _read_json(args.predictions, "predictions", "pyhf-bench accelerators predict")
     check_predictions(predictions)

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import UserError
-from .files import atomic_file
+from pyhf_bench import UserError
+from pyhf_bench.core.files import atomic_file
 
 OPERATIONS = ("logpdf", "value_and_grad", "fit_step", "batched_logpdf")
 #: Synthetic model sizes (total bins); 10^5 bins is 4 channels of 25,000 bins, 200,005 parameters.
@@ -103,8 +103,8 @@ class InterpolatorStep:
 
 
 def interpolator_step(rt, code, n_sys: int, n_bins: int) -> InterpolatorStep:
-    from .support import interpolator
-    from .synthetic import make_alphasets, make_histogramssets
+    from pyhf_bench.core.support import interpolator
+    from pyhf_bench.core.synthetic import make_alphasets, make_histogramssets
 
     with rt.scope():
         function = interpolator(code, make_histogramssets(n_sys, n_bins))
@@ -114,8 +114,8 @@ def interpolator_step(rt, code, n_sys: int, n_bins: int) -> InterpolatorStep:
 
 def models(sizes, batches, likelihoods, interp_bins=()):
     """(label, kind, size, builder) for every model of the table; builder(rt) -> Problem (or InterpolatorStep)."""
-    from .inference import Problem
-    from .synthetic import make_spec
+    from pyhf_bench.likelihoods.inference import Problem
+    from pyhf_bench.core.synthetic import make_spec
 
 
     for n in sizes:
@@ -137,8 +137,8 @@ def models(sizes, batches, likelihoods, interp_bins=()):
 
 
 def _likelihood_problem(rt, key):
-    from .inference import Problem
-    from .likelihoods import load_key
+    from pyhf_bench.likelihoods.inference import Problem
+    from pyhf_bench.likelihoods import load_key
 
     return Problem.from_likelihood(rt, load_key(key))
 
@@ -252,7 +252,7 @@ def describe(problem) -> dict:
 def measure(backend: str, precision: str, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS,
             interp_bins=INTERP_BINS) -> list[dict]:
     """The rows of one backend at one precision, in this process (see :func:`table` for the fresh ones)."""
-    from .support import activate
+    from pyhf_bench.core.support import activate
 
     rt = activate(backend, "cpu", precision)
     rows = []
@@ -273,8 +273,8 @@ def measure(backend: str, precision: str, sizes=BIN_SIZES, batches=BATCH_SIZES, 
 _WORKER = r"""
 import json, warnings
 warnings.simplefilter("ignore")
-from pyhf_bench.costs import measure
-from pyhf_bench.costs import framework_versions
+from pyhf_bench.asvtools.costs import measure
+from pyhf_bench.asvtools.costs import framework_versions
 rows = measure(BACKEND, PRECISION, SIZES, BATCHES, LIKELIHOODS, INTERP)
 print("@@" + json.dumps({"versions": framework_versions(BACKEND), "rows": rows}))
 """
@@ -380,7 +380,7 @@ def _cmd(args) -> int:
         result = table(tuple(args.backend or BACKENDS), tuple(args.precision or PRECISIONS), sizes, batches, likelihoods,
                        interp_bins)
     except RuntimeError as exc:
-        raise UserError(f"{exc}; run `python -c 'from pyhf_bench.costs import measure; measure(...)'` to see why") from None
+        raise UserError(f"{exc}; run `python -c 'from pyhf_bench.asvtools.costs import measure; measure(...)'` to see why") from None
     text = json.dumps(result, indent=1)
     if out is not None:
         with atomic_file(out) as fh:

@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import UserError
-from .files import atomic_file
+from pyhf_bench import UserError
+from pyhf_bench.core.files import atomic_file
 
 #: Parameters that say *how* a step is computed; every other parameter says *what* (model, size, step).
 # eval_backend: RooFit's evaluation backend (legacy/cpu/codegen) in benchmarks/root_peer.py.
@@ -610,7 +610,7 @@ def _method_section(rs: ResultSet) -> list[str]:
         "## What was measured and how",
         "",
         "Each benchmark is an asv class in `benchmarks/`. Its `setup` switches pyhf to one backend on one "
-        "device at one precision (`pyhf_bench.support.activate`), builds the model and **runs the timed step "
+        "device at one precision (`pyhf_bench.core.support.activate`), builds the model and **runs the timed step "
         "once before timing** (JIT compilation and first-call caches are never timed; asv's own warm-up is "
         "off). Every timed call returns through `Runtime.synchronize` (`jax.block_until_ready`, "
         "`torch.cuda.synchronize()`, TensorFlow's `sync_devices`), so asynchronous device work is counted. "
@@ -752,12 +752,13 @@ def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] 
 
 
 def deviation_findings(bench: str, machine: str, rows: list[Measurement]) -> list[str]:
-    """``track_deviation`` values of the latest commit beyond :mod:`pyhf_bench.verdict`'s tolerance, as WRONG lines.
+    """``track_deviation`` values of the latest commit beyond :mod:`pyhf_bench.core.verdict`'s tolerance, as WRONG lines.
 
     The deviation is relative for a CLs reference and absolute for a 2*NLL one; which
     one a likelihood has is read from the registry.
     """
-    from . import likelihoods, verdict
+    from pyhf_bench import likelihoods
+    from pyhf_bench.core import verdict
 
     if not bench.endswith("track_deviation"):
         return []
@@ -950,7 +951,7 @@ def _cmd_report(args) -> int:
     print(path)
     for line in wrong:
         print(line)
-    # An accuracy value beyond tolerance is a finding (pyhf_bench.verdict): exit 1.
+    # An accuracy value beyond tolerance is a finding (pyhf_bench.core.verdict): exit 1.
     return 1 if wrong else 0
 
 

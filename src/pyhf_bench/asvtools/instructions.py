@@ -37,7 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import UserError
+from pyhf_bench import UserError
 
 #: The factor of the instruction gate: counts repeat to about 0.2 % (docs/instruction-counts.md),
 #: so 1 % is five times the noise and below the 2 % slowdowns the proof injects.
@@ -180,7 +180,7 @@ def _child(args: dict) -> int:
     params = list(args["params"])
     if hasattr(bench, "setup_cache"):
         params.insert(0, bench.setup_cache())  # asv passes setup_cache's value first
-    from .support import Skip
+    from pyhf_bench.core.support import Skip
 
     try:
         bench.setup(*params)
@@ -250,7 +250,7 @@ def count(file: str, cls: str, method: str, params: list, loops: tuple[int, int]
                               "torch_threads": True})
         cmd = [*no_aslr(), valgrind, "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=yes",
                f"--callgrind-out-file={out_file}", "--trace-children=no",
-               sys.executable, "-m", "pyhf_bench.instructions", "--child", payload]
+               sys.executable, "-m", "pyhf_bench.asvtools.instructions", "--child", payload]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, timeout=timeout,
                               env=dict(os.environ, **PINNED_ENV, **(env or {})))
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) == 2 and argv[0] == "--child":
         return _child(json.loads(argv[1]))
-    print("usage: python -m pyhf_bench.instructions --child JSON (internal; use `pyhf-bench instructions`)",
+    print("usage: python -m pyhf_bench.asvtools.instructions --child JSON (internal; use `pyhf-bench instructions`)",
           file=sys.stderr)
     return 2
 
@@ -315,7 +315,7 @@ if __name__ == "__main__":
 def quick_combinations(benchmark_dir: Path, within: list[str] | None = None, full: bool = False) -> list[tuple[str, list]]:
     """(class name, parameter values) of every quick-tier (*full*: every) instruction_counts combination
     matching *within*."""
-    from . import selection
+    from pyhf_bench.asvtools import selection
 
     out = []
     patterns = [re.compile(p) for p in within or []]
@@ -409,13 +409,13 @@ def _cmd(args) -> int:
         raise UserError(f"{benchmark_dir} has no {BENCHMARK_MODULE}.py; run from the checkout or pass --benchmarks")
     if valgrind_path() is None:
         raise UserError("valgrind is not installed; install it (Debian: apt-get install valgrind)")
-    from .envinfo import machine_description
+    from pyhf_bench.asvtools.envinfo import machine_description
 
     data = survey(benchmark_dir, args.repeats, args.bench, args.full,
                   log=lambda m: print(m, file=sys.stderr, flush=True))
     data["machine"] = machine_description()
     if args.json:
-        from .files import atomic_file
+        from pyhf_bench.core.files import atomic_file
 
         with atomic_file(Path(args.json)) as fh:
             fh.write(json.dumps(data, indent=2) + "\n")

@@ -48,10 +48,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import UserError, history, selection, support
-from .envinfo import machine_description
-from .files import atomic_file
-from .instructions import DEFAULT_INSTRUCTION_FACTOR
+from pyhf_bench import UserError
+from pyhf_bench.asvtools import history
+from pyhf_bench.asvtools import selection
+from pyhf_bench.core import support
+from pyhf_bench.asvtools.envinfo import machine_description
+from pyhf_bench.core.files import atomic_file
+from pyhf_bench.asvtools.instructions import DEFAULT_INSTRUCTION_FACTOR
 
 #: The factor of the pull-request check (workflow and this proof). Chosen from the
 #: no-op ratios of this proof and the noise study: see the README, "Pull-request review".
@@ -127,7 +130,7 @@ def prepare_history(work: Path, log=print, slowdowns: tuple[float, ...] = ()) ->
     *slowdowns*: also one branch per factor F (`slowdown_branch`) whose Model.logpdf does
     F times the work on average (`instruction_proof.slowed_source`: (F-1)*100 redundant
     density evaluations in every 100 consecutive calls), as the instruction proof injects."""
-    from .instruction_proof import slowed_source
+    from pyhf_bench.asvtools.instruction_proof import slowed_source
 
     repo = work / "pyhf"
     history.build_history(repo, versions=[BASE_VERSION], log=log)
@@ -350,7 +353,7 @@ def decide(first: Pass, table: Pass | None, confirm: Pass | None, log: str = "")
     if not any(row.measured or row.mark == "!" for row in rows):
         return cannot("asv's table has no benchmark measured at both commits (empty table: all skipped, or the "
                       "selection matched nothing)")
-    from .instructions import gated
+    from pyhf_bench.asvtools.instructions import gated
 
     # Only the backends whose counts repeat (instructions.GATED_BACKENDS) are judged; JAX's spread 15 %.
     instructions = [r.name for r in rows if r.mark == "+" and is_instruction_benchmark(r.name) and gated(r.name)]
@@ -417,7 +420,7 @@ def _asv_version() -> str:
 def run_proof(project_config: Path, work: Path, repeats: int, factor: float,
               confirm_rounds: int = DEFAULT_CONFIRM_ROUNDS, log=print, slowdowns: tuple[float, ...] = ()) -> list[Trial]:
     """*slowdowns*: trial the `slowdown_branch` of each factor (and the no-op) instead of the 3x branch."""
-    from .runner import era_environment
+    from pyhf_bench.asvtools.runner import era_environment
 
     repo = prepare_history(work, log=log, slowdowns=slowdowns)
     subprocess.run([sys.executable, "-m", "asv", "machine", "--machine", MACHINE, "--yes"], check=True,
@@ -521,7 +524,7 @@ def _cmd(args) -> int:
 
 
 def _slowdowns(text: str | None) -> tuple[float, ...]:
-    from .instruction_proof import extra_per_hundred
+    from pyhf_bench.asvtools.instruction_proof import extra_per_hundred
 
     if not text:
         return ()
@@ -546,7 +549,7 @@ def _checked_options(args) -> Path:
 
 def summary_table(verdict: Review) -> str:
     """Each benchmark with its wall-time ratio and, where it has one, its instruction-count ratio."""
-    from .instructions import timed_name
+    from pyhf_bench.asvtools.instructions import timed_name
 
     by_name = {row.name: row for row in verdict.rows}
     paired = {timed_name(row.name): row for row in verdict.rows if is_instruction_benchmark(row.name)}
@@ -578,7 +581,7 @@ def summary_table(verdict: Review) -> str:
 
 
 def _review_cmd(args) -> int:
-    from .runner import config_for_clone, era_environment
+    from pyhf_bench.asvtools.runner import config_for_clone, era_environment
 
     config = _checked_options(args)
     if args.repo:  # a local pyhf clone, read through the same bare mirror as `run --repo`

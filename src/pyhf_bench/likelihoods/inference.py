@@ -1,7 +1,7 @@
 """Build a model and run one inference step: the code path shared by the benchmarks and the CLI.
 
 A :class:`Problem` holds a pyhf model, its data and parameters as tensors of the
-active backend (see :func:`pyhf_bench.support.activate`).  Every step returns
+active backend (see :func:`pyhf_bench.core.support.activate`).  Every step returns
 through ``Runtime.synchronize``, so a timing of a step includes the device work.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .support import Runtime, upper_limit
+from pyhf_bench.core.support import Runtime, upper_limit
 
 #: POI values for the fixed upper-limit scan (CLs at each, then interpolated to 0.05).
 UPPER_LIMIT_SCAN = (0.0, 5.0, 11)
@@ -39,7 +39,7 @@ class HypotestSettings:
     def build(cls, defaults: dict | None = None, poi_value=None, test_stat=None, calculator=None, ntoys=None,
               where: str = "") -> "HypotestSettings":
         """Command-line values over the registry's *defaults* over pyhf-bench's; checked."""
-        from . import UserError
+        from pyhf_bench import UserError
 
         defaults = dict(defaults or {})
         unknown = set(defaults) - {"poi_value", "test_stat", "calculator", "ntoys"}
@@ -119,7 +119,7 @@ class Problem:
     def from_spec(
         cls, rt: Runtime, spec: dict, data: list[float] | None = None, _model=None, **model_kwargs
     ) -> "Problem":
-        from .synthetic import make_data
+        from pyhf_bench.core.synthetic import make_data
 
         model = _model if _model is not None else build_model(rt, spec, **model_kwargs)
         if data is None:
@@ -220,7 +220,7 @@ def _timed(rt: Runtime, step, what: str) -> tuple[Any, float, float]:
     """
     import time
 
-    from .support import warm_up
+    from pyhf_bench.core.support import warm_up
 
     start = time.perf_counter()
     warm_up(rt, step, what)
@@ -231,8 +231,8 @@ def _timed(rt: Runtime, step, what: str) -> tuple[Any, float, float]:
 
 
 def _activate_for(lk, backend, device, precision, optimizer) -> Runtime:
-    from . import UserError
-    from .support import Skip, activate
+    from pyhf_bench import UserError
+    from pyhf_bench.core.support import Skip, activate
 
     try:
         return activate(backend, device, precision, optimizer, lk.fit_settings(optimizer))
@@ -259,7 +259,7 @@ def check_observations(lk) -> None:
     """Observations pyhf cannot fit are bad input: NaN, infinite or negative counts."""
     import math
 
-    from . import UserError
+    from pyhf_bench import UserError
 
     for obs in lk.spec.get("observations", []):
         for index, value in enumerate(obs.get("data", [])):
@@ -283,7 +283,7 @@ def check_poi_bounds(problem: Problem, lk, test: HypotestSettings) -> None:
     (at 1 for q0); bounds that exclude it end in a scipy ``ValueError`` deep
     inside the calculator.
     """
-    from . import UserError
+    from pyhf_bench import UserError
 
     config = problem.model.config
     lo, hi = config.suggested_bounds()[config.poi_index]
@@ -409,7 +409,7 @@ def _interpolation(lk, model) -> str:
 
 
 def _fixed_note(lk) -> list:
-    from .verdict import Finding
+    from pyhf_bench.core.verdict import Finding
 
     fixed = lk.fixed_parameters() if hasattr(lk, "fixed_parameters") else {}
     return [Finding("NOTE", name, "held fixed", f"the registry holds it at its initial value: {why}")
@@ -428,11 +428,12 @@ def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", p
                  poi_value=None, test_stat=None, calculator=None, ntoys=None) -> dict:
     """``pyhf-bench hypotest``: CLs (p0 for q0) with the expected band, judged against the reference.
 
-    The result holds ``findings`` (see :mod:`pyhf_bench.verdict`) and ``exit_status``.
+    The result holds ``findings`` (see :mod:`pyhf_bench.core.verdict`) and ``exit_status``.
     """
-    from . import UserError, verdict
-    from .likelihoods import load
-    from .support import Skip, seed_everything
+    from pyhf_bench import UserError
+    from pyhf_bench.core import verdict
+    from pyhf_bench.likelihoods import load
+    from pyhf_bench.core.support import Skip, seed_everything
 
     lk = load(name, region, patch)
     if lk.poi is None:
@@ -518,7 +519,7 @@ def _fit_bounds(problem: Problem, lk, what: str, pars=None) -> list:
     """Free parameters of the unconditional fit (refitted here unless given) that end at a bound."""
     import pyhf
 
-    from . import verdict
+    from pyhf_bench.core import verdict
 
     config = problem.model.config
     if pars is None:
@@ -542,9 +543,10 @@ def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precis
     """``pyhf-bench fit``: unconditional best fit; twice the NLL against the reference, parameters against their bounds."""
     import pyhf
 
-    from . import UserError, verdict
-    from .likelihoods import load
-    from .support import Skip
+    from pyhf_bench import UserError
+    from pyhf_bench.core import verdict
+    from pyhf_bench.likelihoods import load
+    from pyhf_bench.core.support import Skip
 
     lk = load(name, region, patch)
     check_observations(lk)
@@ -602,7 +604,7 @@ def compute_reference(name: str, region: str) -> dict:
     With a default signal patch: CLs_obs and the expected band at mu=1;
     background-only: twice the NLL at the best fit.
     """
-    from .likelihoods import load
+    from pyhf_bench.likelihoods import load
 
     lk = load(name, region)
     rt = _activate_for(lk, "numpy", "cpu", "64b", "scipy")

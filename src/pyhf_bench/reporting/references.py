@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 import time
 
-from . import UserError, roobridge
-from .inference import HypotestSettings, compute_reference
-from .likelihoods import entry, has_signal, key, load, reference_targets, store_reference
+from pyhf_bench import UserError
+from pyhf_bench import root as roobridge
+from pyhf_bench.likelihoods.inference import HypotestSettings, compute_reference
+from pyhf_bench.likelihoods import entry, has_signal, key, load, reference_targets, store_reference
 
 
 def compute_root_reference(name: str, region: str) -> dict:
     """An independent reference (kind ``root``): CLs and the band from ROOT's HistFactory and Minuit2.
 
-    Through :func:`pyhf_bench.roobridge.compare` on the model this suite fits (the
+    Through :func:`pyhf_bench.root.compare` on the model this suite fits (the
     registry's fixed parameters included).  Only CLs: ROOT's NLL has other
     constant terms, so a background-only 2*NLL has no ROOT counterpart.  Refused
     when a ROOT fit did not converge (Minuit2 status other than 0 or 1).

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import UserError
+from pyhf_bench import UserError
 
 #: RooFit likelihood evaluation backends (``RooFit::EvalBackend``) compared here:
 #: ``legacy`` (RooNLLVar), ``cpu`` (the vectorising evaluator, ROOT's default),
@@ -1737,7 +1737,7 @@ def verdict_causes(entries: list[dict], minima: list[dict], minuit_status: dict[
 
 def peer_tier(quick: dict, params: dict, what: str) -> None:
     """Skip a ROOT peer benchmark outside the selected tier (``support.require_tier``), as the pyhf benchmarks do."""
-    from .support import in_quick_tier, require_tier
+    from pyhf_bench.core.support import in_quick_tier, require_tier
 
     described = ", ".join(f"{name}={params[name]}" for name in quick)
     require_tier(in_quick_tier(quick, params), f"{what} with {described}")
@@ -1746,13 +1746,13 @@ def peer_tier(quick: dict, params: dict, what: str) -> None:
 class RootPeer:
     """One likelihood in ROOT for ``benchmarks/root_peer.py``: each method is what one timed call does.
 
-    Raises :class:`pyhf_bench.support.Skip` where ROOT is not importable or
+    Raises :class:`pyhf_bench.core.support.Skip` where ROOT is not importable or
     the evaluation backend is unsupported.  pyhf (numpy) is used once, for
     the parameter configuration; no timed call runs pyhf.
     """
 
     def __init__(self, spec: dict, measurement: str | None, modifier_settings: dict | None, eval_backend: str, options: FitOptions = FitOptions()):
-        from .support import Skip
+        from pyhf_bench.core.support import Skip
 
         check_eval_backend(eval_backend)
         try:
@@ -1813,7 +1813,7 @@ class RootPeer:
 def _load_likelihood(name: str, region: str | None, patch: str | None) -> dict:
     """(spec, measurement, poi, modifier_settings, fit_settings, label) of a registered likelihood or ``synthetic/<n_bins>``."""
     if name.startswith("synthetic/"):
-        from .synthetic import make_workspace
+        from pyhf_bench.core.synthetic import make_workspace
 
         try:
             n_bins = int(name.split("/", 1)[1])
@@ -1825,10 +1825,10 @@ def _load_likelihood(name: str, region: str | None, patch: str | None) -> dict:
     if "/" in name and region is None:
         name, region = name.split("/", 1)
     try:
-        from .likelihoods import load
+        from pyhf_bench.likelihoods import load
     except ImportError as exc:
         raise UserError(f"the likelihood registry is not available in this checkout ({exc}); try synthetic/<n_bins>") from None
-    from .likelihoods import entry
+    from pyhf_bench.likelihoods import entry
 
     lk = load(name, region=region, patch=patch)
     # The registry's scipy_optimizer options for this likelihood (e.g. a tighter tolerance).

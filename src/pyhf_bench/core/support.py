@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable
 
-from . import UserError
+from pyhf_bench import UserError
 
 BACKENDS = ("numpy", "jax", "pytorch", "tensorflow")
 DEVICES = ("cpu", "gpu", "tpu")
@@ -90,7 +90,7 @@ def in_quick_tier(quick: dict, params: dict) -> bool:
     *quick* maps parameter names to the values that belong to the quick tier; a
     combination is quick when every listed parameter has a listed value (an empty
     declaration: every combination).  The one rule: each benchmark's ``setup``
-    skips by it and ``pyhf-bench asv-run`` selects by it (:mod:`pyhf_bench.selection`).
+    skips by it and ``pyhf-bench asv-run`` selects by it (:mod:`pyhf_bench.asvtools.selection`).
     """
     return all(params[name] in values for name, values in quick.items())
 
@@ -145,7 +145,7 @@ def version_tuple(version: str) -> tuple[int, ...]:
 @functools.lru_cache(maxsize=None)
 def eras() -> dict[str, dict]:
     """The pinned environment eras (``eras.json``), keyed by name."""
-    text = resources.files("pyhf_bench").joinpath("eras.json").read_text()
+    text = resources.files("pyhf_bench.core").joinpath("eras.json").read_text()
     return {era["name"]: era for era in json.loads(text)["eras"]}
 
 
@@ -692,7 +692,7 @@ def _smoke_test(rt: Runtime) -> None:
     """
     import pyhf
 
-    from .synthetic import make_data, make_spec
+    from pyhf_bench.core.synthetic import make_data, make_spec
 
     with rt.scope():
         model = pyhf.Model(make_spec(n_bins=2, seed=0), poi_name="mu")

@@ -41,9 +41,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import UserError, support
-from .envinfo import machine_description
-from .files import atomic_file
+from pyhf_bench import UserError
+from pyhf_bench.core import support
+from pyhf_bench.asvtools.envinfo import machine_description
+from pyhf_bench.core.files import atomic_file
 
 REST = "rest"
 LOG_TAIL = 4000
@@ -381,7 +382,7 @@ def _check_ran(row: dict) -> None:
 
 def _check_loads(name: str, key: str) -> None:
     """Refuse a shard whose likelihood cannot be loaded: its benchmarks would only skip."""
-    from .likelihoods import load_key
+    from pyhf_bench.likelihoods import load_key
 
     try:
         load_key(key)
@@ -408,7 +409,7 @@ def _expand(patterns: list[str], available: dict[str, str]) -> list[str]:
 
 
 def _cmd(args) -> int:
-    from .likelihoods import all_keys
+    from pyhf_bench.likelihoods import all_keys
 
     tier = support.check_choice("tier", args.tier)
     if args.markdown:

@@ -29,10 +29,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import UserError, dashboard, eraplan, selection, support
-from .asvmachine import ensure_machine, machine_name
-from .eraplan import git, release_tags
-from .files import atomic_file
+from pyhf_bench import UserError
+from pyhf_bench.asvtools import dashboard
+from pyhf_bench.asvtools import eraplan
+from pyhf_bench.asvtools import selection
+from pyhf_bench.core import support
+from pyhf_bench.asvtools.asvmachine import ensure_machine, machine_name
+from pyhf_bench.asvtools.eraplan import git, release_tags
+from pyhf_bench.core.files import atomic_file
 
 OFFLINE_CONFIG = "asv.offline.conf.json"
 #: Revision words besides git revisions: the newest release tag, and every release tag.
@@ -392,7 +396,7 @@ def _check_publish_possible() -> None:
 
 def _data_note() -> str | None:
     """One line when the quick tier's published likelihoods are not in the data directory."""
-    from . import likelihoods
+    from pyhf_bench import likelihoods
 
     try:
         keys = likelihoods.quick_keys()

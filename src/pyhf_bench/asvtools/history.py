@@ -42,7 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Mapping, Sequence
 
-from . import UserError
+from pyhf_bench import UserError
 
 __all__ = [
     "DEFAULT_VERSIONS",
@@ -443,8 +443,8 @@ def _releases_from_pypi(data: dict, versions: Sequence[str]) -> dict[str, Releas
     return out
 
 
-from .files import atomic_file as _atomic_file  # noqa: E402
-from .files import sha256_file as _sha256_file  # noqa: E402
+from pyhf_bench.core.files import atomic_file as _atomic_file  # noqa: E402
+from pyhf_bench.core.files import sha256_file as _sha256_file  # noqa: E402
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -23,8 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import UserError
-from .files import atomic_file
+from pyhf_bench import UserError
+from pyhf_bench.core.files import atomic_file
 
 #: Relative CLs tolerance between the device and the CPU.  64b: both sides are
 #: float64, only the order of floating-point reductions differs.  32b: float32
@@ -34,9 +34,9 @@ TOLERANCE = {"64b": 1e-5, "32b": 1e-2}
 _PROBE = r"""
 import json, time, warnings
 warnings.simplefilter("ignore")
-from pyhf_bench.inference import Problem, as_float
-from pyhf_bench.support import Skip, activate, device_peak_memory, warm_up
-from pyhf_bench.synthetic import make_spec
+from pyhf_bench.likelihoods.inference import Problem, as_float
+from pyhf_bench.core.support import Skip, activate, device_peak_memory, warm_up
+from pyhf_bench.core.synthetic import make_spec
 
 backend, device, precision = BACKEND, DEVICE, PRECISION
 out = {"backend": backend, "device": device, "precision": precision}

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from . import UserError
-from .files import atomic_file, sha256_bytes
+from pyhf_bench import UserError
+from pyhf_bench.core.files import atomic_file, sha256_bytes
 
 REGISTRY_FILE = Path(__file__).with_name("likelihoods.json")
 BKGONLY = "bkgonly"  # the --patch value that asks for the background-only workspace
@@ -467,7 +467,7 @@ class Likelihood:
     independent_references: list = field(default_factory=list)
     #: The registry's hypotest settings (poi_value, test_stat, calculator, ntoys); empty: mu=1, qtilde, asymptotic.
     hypotest: dict = field(default_factory=dict)
-    #: Tolerance overrides against the references (cls_rel, cls_abs, twice_nll_abs); empty: pyhf_bench.verdict's.
+    #: Tolerance overrides against the references (cls_rel, cls_abs, twice_nll_abs); empty: pyhf_bench.core.verdict's.
     tolerance: dict = field(default_factory=dict)
 
     @property
@@ -936,8 +936,8 @@ def _cmd_verify(args) -> int:
 
 def _cmd_hypotest(args) -> int:
     """``hypotest`` and ``fit``: the result, then one line per finding; the exit status is the verdict's."""
-    from .inference import run_fit, run_hypotest
-    from .verdict import print_findings
+    from pyhf_bench.likelihoods.inference import run_fit, run_hypotest
+    from pyhf_bench.core.verdict import print_findings
 
     common = dict(region=args.region, patch=args.patch, backend=args.backend, device=args.device,
                   precision=args.precision, optimizer=args.optimizer)
@@ -959,7 +959,7 @@ def _cmd_hypotest(args) -> int:
         where = "; ".join(str(x) for x in (r.get("source"), r.get("interpolation")) if x)
         print(f"{'reference (' + str(r.get('kind')) + ')':>22}: {value} (deviation {deviation:.2g}; {where})"
               if deviation is not None else f"{'reference (' + str(r.get('kind')) + ')':>22}: {value} ({where})")
-    from .verdict import Finding
+    from pyhf_bench.core.verdict import Finding
 
     findings = [Finding(**{k: f[k] for k in ("level", "quantity", "value", "cause", "reference", "kind")})
                 for f in result["findings"]]
@@ -1022,7 +1022,7 @@ def add_parser(sub) -> None:
 
 
 def _add_run_parser(sub, command: str, text: str) -> None:
-    from .support import BACKENDS, DEVICES, OPTIMIZERS, PRECISIONS
+    from pyhf_bench.core.support import BACKENDS, DEVICES, OPTIMIZERS, PRECISIONS
 
     p = sub.add_parser(command, help=text, description=text + ". Times the second call (the first pays JIT warm-up).")
     p.add_argument("name", metavar="NAME")
@@ -1034,7 +1034,7 @@ def _add_run_parser(sub, command: str, text: str) -> None:
     p.add_argument("--optimizer", default="scipy", choices=OPTIMIZERS)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     if command == "hypotest":
-        from .inference import CALCULATORS, TEST_STATS
+        from pyhf_bench.likelihoods.inference import CALCULATORS, TEST_STATS
 
         p.add_argument("--poi-value", type=float, default=None,
                        help="POI value to test (default: the registry's, else 1; q0 tests 0)")

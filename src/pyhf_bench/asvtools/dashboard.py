@@ -26,8 +26,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from . import UserError
-from .files import atomic_file
+from pyhf_bench import UserError
+from pyhf_bench.core.files import atomic_file
 
 #: CDN URL in asv's index.html -> (npm package@version, file inside the package).
 CDN_FILES = {

@@ -51,8 +51,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import UserError
-from .files import atomic_file
+from pyhf_bench import UserError
+from pyhf_bench.core.files import atomic_file
 
 #: CLs threshold of a 95% CL exclusion.
 EXCLUSION_CLS = 0.05
@@ -107,8 +107,8 @@ class ScanSettings:
     @classmethod
     def create(cls, name, region=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy",
                compile_cache=True):
-        from . import likelihoods
-        from .support import check_choice
+        from pyhf_bench import likelihoods
+        from pyhf_bench.core.support import check_choice
 
         for kind, value in (("backend", backend), ("device", device), ("precision", precision), ("optimizer", optimizer)):
             check_choice(kind, value)
@@ -149,7 +149,7 @@ def select_patches(names: list[str], subset: str | None) -> list[str]:
 
 
 def grid_patches(name: str, region: str | None, subset: str | None = None) -> list[str]:
-    from . import likelihoods
+    from pyhf_bench import likelihoods
 
     return select_patches(likelihoods.patch_names(name, region), subset)
 
@@ -160,7 +160,7 @@ def mass_points(name: str, region: str | None, patches: list[str]) -> tuple[list
     A patch whose name ends in no numbers gets no masses: it is kept in the
     tables under its name, and left out of the plot.
     """
-    from . import likelihoods
+    from pyhf_bench import likelihoods
 
     e = likelihoods.entry(name)
     region, spec = e.region(region)
@@ -268,8 +268,8 @@ def _process_state(settings: ScanSettings) -> tuple[_ProcessState, float]:
                 os.environ[variable] = value
         if not settings.compile_cache:
             os.environ["PYHF_BENCH_JAX_CACHE"] = "off"  # read when the backend is activated, just below
-        from . import likelihoods
-        from .inference import _activate_for
+        from pyhf_bench import likelihoods
+        from pyhf_bench.likelihoods.inference import _activate_for
 
         _single_threaded_blas()
         base = likelihoods.load(settings.name, settings.region, likelihoods.BKGONLY)
@@ -303,7 +303,7 @@ def _single_threaded_blas() -> None:
 
 def _patched(state: _ProcessState, patch: str):
     """The likelihood of *patch*: the background-only one with the hash-checked patch applied to a copy."""
-    from . import likelihoods
+    from pyhf_bench import likelihoods
 
     spec = likelihoods._apply_patch(state.entry, state.settings.region, state.region_spec, state.base.spec, patch)
     modifiers = {m["name"] for c in spec["channels"] for s in c["samples"] for m in s["modifiers"]}
@@ -330,7 +330,7 @@ def point_task(settings: ScanSettings, patch: str) -> dict:
     Dask worker.  Raises what pyhf raises (a failed fit raises
     ``FailedMinimization``); the caller retries and records it.
     """
-    from .inference import Problem, as_float
+    from pyhf_bench.likelihoods.inference import Problem, as_float
 
     state, setup = _process_state(settings)
     rt = state.rt
@@ -643,7 +643,7 @@ def run_scan(
     ``pending``) at most every *checkpoint_seconds*: a long grid that is
     interrupted keeps the points it finished.
     """
-    from . import likelihoods
+    from pyhf_bench import likelihoods
 
     if not patches:
         raise UserError("no patches to scan")
@@ -923,7 +923,7 @@ def _cmd_scan(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from .support import BACKENDS, DEVICES, OPTIMIZERS, PRECISIONS
+    from pyhf_bench.core.support import BACKENDS, DEVICES, OPTIMIZERS, PRECISIONS
 
     text = "CLs at mu=1 with the expected band for every signal patch of a grid, serially or on Dask, with the contour plot"
     p = sub.add_parser("scan", help=text, description=text + ".")

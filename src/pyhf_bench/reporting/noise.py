@@ -23,9 +23,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from . import UserError
-from .files import atomic_file
-from .report import Measurement, _label, _measurements
+from pyhf_bench import UserError
+from pyhf_bench.core.files import atomic_file
+from pyhf_bench.reporting.report import Measurement, _label, _measurements
 
 
 def _benchmarks_json(start: Path) -> dict:

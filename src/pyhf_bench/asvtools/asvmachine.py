@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from . import UserError
+from pyhf_bench import UserError
 
 
 def machine_name(asv_args: list[str]) -> str | None:

@@ -28,7 +28,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import UserError, support
+from pyhf_bench import UserError
+from pyhf_bench.core import support
 
 #: The extras of pyhf that the benchmarks install (the backends and minuit).
 BACKEND_EXTRAS = ("jax", "torch", "tensorflow", "minuit", "backends")
@@ -213,13 +214,13 @@ def guard(env_name: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pyhf_bench.eraplan guard``: what asv's install_command runs inside an era environment."""
+    """``python -m pyhf_bench.asvtools.eraplan guard``: what asv's install_command runs inside an era environment."""
     import os
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["guard"]:
         return guard(os.environ.get("ASV_ENV_NAME", ""))
-    print("usage: python -m pyhf_bench.eraplan guard", file=sys.stderr)
+    print("usage: python -m pyhf_bench.asvtools.eraplan guard", file=sys.stderr)
     return 2
 
 

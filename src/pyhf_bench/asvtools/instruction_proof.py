@@ -24,8 +24,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import UserError
-from .files import atomic_file
+from pyhf_bench import UserError
+from pyhf_bench.core.files import atomic_file
 
 SLOWDOWNS = (1.02, 1.05, 1.1, 1.2, 1.5)
 LOOPS = (0, 100)
@@ -73,7 +73,7 @@ def overlay(work: Path, name: str, pdf_source: str) -> Path:
 
 
 def _count(file: str, pythonpath: Path) -> float:
-    from . import instructions
+    from pyhf_bench.asvtools import instructions
 
     result = instructions.count(file, *BENCHMARK[1:], PARAMS, loops=LOOPS,
                                 env={"PYHF_BENCH_TIER": "full", "PYTHONPATH": str(pythonpath)})
@@ -138,8 +138,8 @@ def _cmd(args) -> int:
             raise UserError(f"{path} not found; write it with `pyhf-bench instructions-proof --json {path}`")
         print(markdown(json.loads(path.read_text()), str(path)), end="")
         return 0
-    from .envinfo import machine_description
-    from .instructions import DEFAULT_INSTRUCTION_FACTOR
+    from pyhf_bench.asvtools.envinfo import machine_description
+    from pyhf_bench.asvtools.instructions import DEFAULT_INSTRUCTION_FACTOR
 
     factor = args.factor or DEFAULT_INSTRUCTION_FACTOR
     if args.repeats < 1:

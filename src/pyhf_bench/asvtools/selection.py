@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import UserError, support
-from .asvmachine import ensure_machine, machine_name
+from pyhf_bench import UserError
+from pyhf_bench.core import support
+from pyhf_bench.asvtools.asvmachine import ensure_machine, machine_name
 
 
 #: asv_runner's types of the benchmarks whose result is the benchmark process's memory (mem_, peakmem_).

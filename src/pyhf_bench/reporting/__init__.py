@@ -1,0 +1,1 @@
+"""Results: the report and its plots, the dashboard, noise, profiling, accelerator estimates."""
