@@ -20,12 +20,12 @@ import argparse
 import sys
 
 from pyhf_bench import UserError
+from pyhf_bench.cli import run as run_commands
 
 
 def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.reporting import accelerators
     from pyhf_bench.asvtools import costs
-    from pyhf_bench.asvtools import dashboard
     from pyhf_bench.asvtools import envinfo
     from pyhf_bench.asvtools import gpucheck
     from pyhf_bench.asvtools import history
@@ -60,7 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     review.add_parser(sub)
     profiling.add_parser(sub)
     noise.add_parser(sub)
-    dashboard.add_parser(sub)
+    run_commands.add_parsers(sub)
     roobridge.add_parser(sub)
     scan.add_parser(sub)
     tiertime.add_parser(sub)
