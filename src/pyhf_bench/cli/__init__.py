@@ -38,7 +38,6 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.reporting import report
     from pyhf_bench.asvtools import review
     from pyhf_bench import root as roobridge
-    from pyhf_bench.asvtools import runner
     from pyhf_bench import scan
     from pyhf_bench.asvtools import selection
     from pyhf_bench.asvtools import tiertime
@@ -50,8 +49,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     history.add_parser(sub)
     envinfo.add_parser(sub)
-    runner.add_parser(sub)
-    runner.add_publish_parser(sub)
+    run_commands.add_parsers(sub)
     selection.add_parser(sub)
     references.add_parser(sub)
     likelihoods.add_parser(sub)
@@ -60,7 +58,6 @@ def _build_parser() -> argparse.ArgumentParser:
     review.add_parser(sub)
     profiling.add_parser(sub)
     noise.add_parser(sub)
-    run_commands.add_parsers(sub)
     roobridge.add_parser(sub)
     scan.add_parser(sub)
     tiertime.add_parser(sub)
