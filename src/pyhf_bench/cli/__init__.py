@@ -21,12 +21,12 @@ import sys
 
 from pyhf_bench import UserError
 from pyhf_bench.cli import run as run_commands
+from pyhf_bench.cli import tiers as tier_commands
 
 
 def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.reporting import accelerators
     from pyhf_bench.asvtools import costs
-    from pyhf_bench.asvtools import envinfo
     from pyhf_bench.asvtools import gpucheck
     from pyhf_bench.asvtools import history
     from pyhf_bench.asvtools import instruction_proof
@@ -39,8 +39,6 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.asvtools import review
     from pyhf_bench import root as roobridge
     from pyhf_bench import scan
-    from pyhf_bench.asvtools import selection
-    from pyhf_bench.asvtools import tiertime
 
     parser = argparse.ArgumentParser(
         prog="pyhf-bench",
@@ -48,9 +46,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     history.add_parser(sub)
-    envinfo.add_parser(sub)
+    tier_commands.add_parsers(sub)
     run_commands.add_parsers(sub)
-    selection.add_parser(sub)
     references.add_parser(sub)
     likelihoods.add_parser(sub)
     gpucheck.add_parser(sub)
@@ -60,7 +57,6 @@ def _build_parser() -> argparse.ArgumentParser:
     noise.add_parser(sub)
     roobridge.add_parser(sub)
     scan.add_parser(sub)
-    tiertime.add_parser(sub)
     costs.add_parser(sub)
     accelerators.add_parser(sub)
     instruction_proof.add_parser(sub)
