@@ -20,6 +20,7 @@ import argparse
 import sys
 
 from pyhf_bench import UserError
+from pyhf_bench.cli import profiling as profile_commands
 from pyhf_bench.cli import run as run_commands
 from pyhf_bench.cli import tiers as tier_commands
 
@@ -33,7 +34,6 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.asvtools import instructions
     from pyhf_bench import likelihoods
     from pyhf_bench.reporting import noise
-    from pyhf_bench.reporting import profiling
     from pyhf_bench.reporting import references
     from pyhf_bench.reporting import report
     from pyhf_bench.asvtools import review
@@ -53,7 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gpucheck.add_parser(sub)
     report.add_parser(sub)
     review.add_parser(sub)
-    profiling.add_parser(sub)
+    profile_commands.add_parsers(sub)
     noise.add_parser(sub)
     roobridge.add_parser(sub)
     scan.add_parser(sub)
