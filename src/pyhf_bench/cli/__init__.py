@@ -20,13 +20,13 @@ import argparse
 import sys
 
 from pyhf_bench import UserError
+from pyhf_bench.cli import accelerators as accelerator_commands
 from pyhf_bench.cli import profiling as profile_commands
 from pyhf_bench.cli import run as run_commands
 from pyhf_bench.cli import tiers as tier_commands
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from pyhf_bench.reporting import accelerators
     from pyhf_bench.asvtools import costs
     from pyhf_bench.asvtools import gpucheck
     from pyhf_bench.asvtools import history
@@ -58,7 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
     roobridge.add_parser(sub)
     scan.add_parser(sub)
     costs.add_parser(sub)
-    accelerators.add_parser(sub)
+    accelerator_commands.add_parsers(sub)
     instruction_proof.add_parser(sub)
     instructions.add_parser(sub)
     return parser
