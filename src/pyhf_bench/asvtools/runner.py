@@ -26,6 +26,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,7 +258,7 @@ def _data_note() -> str | None:
 
 def run(config: Path, revisions: list[str], *, repo: str | None = None, eras: list[str] | None = None,
         tier: str | None = None, skip_existing: bool = False, then_publish: bool = False, dry_run: bool = False,
-        verbose: bool = False, asv_args: list[str] = ()) -> int:
+        verbose: bool = False, asv_args: Sequence[str] = ()) -> int:
     """``pyhf-bench run``: 0 all ran, 1 some benchmark combinations failed, 2 something could not run.
 
     *revisions* as :func:`resolve_commits` reads them (none: ``LATEST``); *repo*: a local pyhf

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from pyhf_bench import UserError
 from pyhf_bench.core import support
@@ -199,7 +199,7 @@ def benchmark_dir_of(config: Path) -> Path:
     return (config.parent / conf.get("benchmark_dir", "benchmarks")).resolve()
 
 
-def asv_run(config: Path, tier: str | None = None, asv_args: list[str] = ()) -> int:
+def asv_run(config: Path, tier: str | None = None, asv_args: Sequence[str] = ()) -> int:
     """``pyhf-bench asv-run``: ``asv run`` over exactly *tier*'s combinations (:func:`asv_run_passes`); asv's status."""
     config = Path(config).resolve()
     if not config.is_file():

@@ -39,6 +39,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from pyhf_bench import UserError
@@ -408,8 +409,8 @@ def expand(patterns: list[str], available: dict[str, str]) -> list[str]:
 
 
 def measure(config: Path, ledger_path: Path, tier: str = "full", only: list[str] | None = None,
-            remeasure: list[str] = (), retry_failed: bool = False, budget_minutes: float | None = None,
-            asv_args: list[str] = (), log_dir: Path = Path(".asv/tier-time-logs")) -> dict:
+            remeasure: Sequence[str] = (), retry_failed: bool = False, budget_minutes: float | None = None,
+            asv_args: Sequence[str] = (), log_dir: Path = Path(".asv/tier-time-logs")) -> dict:
     """``pyhf-bench tier-time``: run the shards not yet in the ledger at *ledger_path*, recording each one.
 
     *only*: these shards (names or shell wildcards, :func:`expand`) instead of the whole
