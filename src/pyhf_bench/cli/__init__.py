@@ -23,6 +23,7 @@ from pyhf_bench import UserError
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from pyhf_bench.cli import docs
     from pyhf_bench.reporting import accelerators
     from pyhf_bench.asvtools import costs
     from pyhf_bench.asvtools import dashboard
@@ -68,6 +69,7 @@ def _build_parser() -> argparse.ArgumentParser:
     accelerators.add_parser(sub)
     instruction_proof.add_parser(sub)
     instructions.add_parser(sub)
+    docs.add_parsers(sub)
     return parser
 
 
