@@ -125,7 +125,7 @@ def front_door_text(data: dict, source: str) -> str:
     """The README's measured cost of command (a) on a fresh clone, from the committed record of that run."""
     run = data["run"]
     gigabytes = data["disk_bytes"]["asv_environments"] / 1e9
-    return (f"Measured on a fresh clone ({data['machine']}; {data['conditions']}; `{source}`): "
+    return (f"Measured on a fresh clone of suite `{data['suite_commit']}` ({data['machine']}; {data['conditions']}; `{source}`): "
             f"**{_duration(data['wall_s'])}** in all — {_duration(data['install_and_history_s'])} to install and build "
             f"the history, {_duration(run['seconds'])} for the environment and the quick tier ({run['measured']} "
             f"combinations measured, {run['failed']} failed; the published likelihoods skip without their data), "
