@@ -27,6 +27,7 @@ from pyhf_bench.cli import tiers as tier_commands
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from pyhf_bench.cli import docs
     from pyhf_bench.asvtools import costs
     from pyhf_bench.asvtools import gpucheck
     from pyhf_bench.asvtools import history
@@ -61,6 +62,7 @@ def _build_parser() -> argparse.ArgumentParser:
     accelerator_commands.add_parsers(sub)
     instruction_proof.add_parser(sub)
     instructions.add_parser(sub)
+    docs.add_parsers(sub)
     return parser
 
 
