@@ -18,6 +18,7 @@ import pytest
 
 from pyhf_bench import UserError
 from pyhf_bench import root as roobridge
+from pyhf_bench.root.compare import quantity_entry
 from pyhf_bench.core import support
 
 from .conftest import run_python
@@ -223,7 +224,8 @@ def test_missing_root_is_one_clear_message():
     code = (
         "import sys, json\n"
         "sys.modules['ROOT'] = None  # as if ROOT were not installed\n"
-        "from pyhf_bench import UserError, roobridge\n"
+        "from pyhf_bench import UserError\n"
+        "from pyhf_bench import root as roobridge\n"
         "try:\n"
         "    roobridge.import_root()\n"
         "    print('@@' + json.dumps({'error': None}))\n"
@@ -247,7 +249,8 @@ def test_every_modifier_agrees_with_root_and_interpolation_codes_match():
     code = (
         "import json\n"
         "from tests.test_root import every_modifier_workspace\n"
-        "from pyhf_bench import UserError, roobridge\n"
+        "from pyhf_bench import UserError\n"
+        "from pyhf_bench import root as roobridge\n"
         "ws = every_modifier_workspace()\n"
         "report = roobridge.compare(ws, 'meas', None, None, eval_backend='cpu', label='every-modifier')\n"
         "checks = {}\n"
@@ -287,13 +290,14 @@ def test_model_check_holds_an_unresolvable_gamma_and_still_sees_the_rest():
         "import numpy as np\n"
         "from tests.test_root import tight_shapesys_workspace\n"
         "from pyhf_bench import root as roobridge\n"
+        "from pyhf_bench.root.equivalence import parameter_widths\n"
         "ws = tight_shapesys_workspace()\n"
         "rm = roobridge.build_workspace(ws, 'meas', None, check=False)\n"
         "model = roobridge.pyhf_model(ws, rm.plan)\n"
         "mismatch = roobridge.check_model_equivalence(rm, model, 'legacy', points=6)\n"
         "data = np.asarray(roobridge.pyhf_data_for(rm, model))\n"
         "nll = roobridge.RootNLL(rm, 'legacy', offset='none')\n"
-        "widths = roobridge._parameter_widths(model, rm)\n"
+        "widths = parameter_widths(model, rm)\n"
         "steps = {}\n"
         "for k, (_, _, root_name) in enumerate(rm.pyhf_order):\n"
         "    if root_name.startswith('gamma_'):\n"
@@ -705,8 +709,8 @@ def test_roofit_on_a_poisson_xml_says_so_and_refuses_what_pyhf_cannot_express(tm
 def test_every_nonzero_minuit_status_is_said_on_its_rows_and_only_failures_fail():
     tol = roobridge.Tolerances()
     entries = [
-        roobridge._entry("mu_hat", 0.5, 0.5, "abs", tol, ("best_fit",)),
-        roobridge._entry("qtilde_mu_asimov", 0.7, 0.7, "nll", tol, ("asimov_generation", "asimov_free", "asimov_conditional")),
+        quantity_entry("mu_hat", 0.5, 0.5, "abs", tol, ("best_fit",)),
+        quantity_entry("qtilde_mu_asimov", 0.7, 0.7, "nll", tol, ("asimov_generation", "asimov_free", "asimov_conditional")),
     ]
     status = {"best_fit": 1, "conditional": 0, "asimov_generation": 0, "asimov_free": 3, "asimov_conditional": 0}
     causes = roobridge.verdict_causes(entries, [], status)

@@ -37,7 +37,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.reporting import references
     from pyhf_bench.reporting import report
     from pyhf_bench.asvtools import review
-    from pyhf_bench import root as roobridge
+    from pyhf_bench.cli import root as root_cli
     from pyhf_bench.asvtools import runner
     from pyhf_bench import scan
     from pyhf_bench.asvtools import selection
@@ -61,7 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
     profiling.add_parser(sub)
     noise.add_parser(sub)
     dashboard.add_parser(sub)
-    roobridge.add_parser(sub)
+    root_cli.add_parsers(sub)
     scan.add_parser(sub)
     tiertime.add_parser(sub)
     costs.add_parser(sub)
