@@ -20,6 +20,9 @@ def _print_report(report: dict) -> None:
     if report.get("stat_errors"):
         print("stat errors: " + "; ".join(
             f"{name} {c['constraint']}, RelErrorThreshold {c['rel_error_threshold']:g} ({c['source']})" for name, c in report["stat_errors"].items()))
+    if report.get("fixed_parameters"):
+        print("held fixed (the registry's fit.fixed_parameters): " + "; ".join(
+            f"{name} ({why})" for name, why in report["fixed_parameters"].items()))
     width = max(len(e["quantity"]) for e in report["quantities"])
     print(f"{'quantity':<{width}}  {'pyhf':>14}  {'ROOT':>14}  {'abs diff':>9}  {'rel diff':>9}  tolerance")
     for e in report["quantities"]:
@@ -44,6 +47,8 @@ def _cmd_roofit(args: argparse.Namespace) -> int:
         export_directory=args.export,
         stat_errors=loaded["stat_errors"],
     )
+    # Held at their initial value on both sides (load_likelihood marks them fixed in the spec).
+    report["fixed_parameters"] = loaded["fixed_parameters"]
     if args.json:
         print(json.dumps(report, indent=1))
     else:
