@@ -24,7 +24,7 @@ def check_model_equivalence(root_model: RootModel, model, eval_backend: str = "l
     bounds, with a fixed seed.  Differences, not values, are compared: the
     absolute NLLs of pyhf and RooFit differ by constant terms.
     """
-    import numpy as np
+    import numpy as np  # numpy comes with pyhf, imported only where pyhf is
 
     data = np.asarray(pyhf_data_for(root_model, model))
     # No offset: the absolute values are compared, differences taken here.

@@ -99,7 +99,7 @@ def root_inference(root_model: RootModel, eval_backend: str = "cpu", options: Fi
 def pyhf_inference(spec: dict, plan: HistFactoryPlan, fit_settings: dict | None = None, mu: float = MU_TEST) -> dict:
     """The same quantities with pyhf: numpy backend, 64b, scipy optimizer (pyhf's defaults + *fit_settings*)."""
     pyhf = numpy_pyhf(fit_settings)
-    import numpy as np
+    import numpy as np  # numpy comes with pyhf, imported only where pyhf is
 
     model = pyhf_model(spec, plan)
     data = np.asarray(pyhf_data(spec, model))
