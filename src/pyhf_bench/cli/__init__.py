@@ -38,7 +38,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.reporting import references
     from pyhf_bench.reporting import report
     from pyhf_bench.asvtools import review
-    from pyhf_bench import root as roobridge
+    from pyhf_bench.cli import root as root_cli
     from pyhf_bench import scan
 
     parser = argparse.ArgumentParser(
@@ -56,7 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     review.add_parser(sub)
     profile_commands.add_parsers(sub)
     noise.add_parser(sub)
-    roobridge.add_parser(sub)
+    root_cli.add_parsers(sub)
     scan.add_parser(sub)
     costs.add_parser(sub)
     accelerator_commands.add_parsers(sub)
