@@ -23,22 +23,12 @@ worker count (worker counts above the machine's cores skip).
 import os
 
 from pyhf_bench import UserError
-from pyhf_bench.core.support import (
-    BACKENDS,
-    DEVICES,
-    GRID_WORKERS,
-    PRECISIONS,
-    TIMEOUT_SHARE,
-    WHOLE_GRIDS,
-    BackendBenchmark,
-    Skip,
-    device_node_present,
-    duration,
-    in_quick_tier,
-    require_tier,
-    require_time_budget,
-    skip_32b_failure,
-)
+from pyhf_bench.core.axes import BACKENDS, DEVICES, GRID_WORKERS, PRECISIONS, WHOLE_GRIDS, device_node_present
+from pyhf_bench.core.benchmark import BackendBenchmark
+from pyhf_bench.core.budgets import TIMEOUT_SHARE, duration, require_time_budget
+from pyhf_bench.core.runtime import skip_32b_failure
+from pyhf_bench.core.skip import Skip
+from pyhf_bench.core.tiers import in_quick_tier, require_tier
 
 #: A grid is ``name/region`` (every patch) or ``name/region[SUBSET]`` (the CLI's --patches syntax).
 QUICK_GRID = "sbottom/RegionA[first:4]"

@@ -103,7 +103,7 @@ class InterpolatorStep:
 
 
 def interpolator_step(rt, code, n_sys: int, n_bins: int) -> InterpolatorStep:
-    from pyhf_bench.core.support import interpolator
+    from pyhf_bench.core.pyhfversions import interpolator
     from pyhf_bench.core.synthetic import make_alphasets, make_histogramssets
 
     with rt.scope():
@@ -252,7 +252,7 @@ def describe(problem) -> dict:
 def measure(backend: str, precision: str, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS,
             interp_bins=INTERP_BINS) -> list[dict]:
     """The rows of one backend at one precision, in this process (see :func:`table` for the fresh ones)."""
-    from pyhf_bench.core.support import activate
+    from pyhf_bench.core.runtime import activate
 
     rt = activate(backend, "cpu", precision)
     rows = []

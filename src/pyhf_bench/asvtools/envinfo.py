@@ -13,7 +13,7 @@ import platform
 import subprocess
 import sys
 
-from pyhf_bench.core import support
+from pyhf_bench.core import axes, pyhfversions, runtime, skip, tiers
 
 _MODULES = {"numpy": "numpy", "jax": "jax", "pytorch": "torch", "tensorflow": "tensorflow"}
 # Accelerators first: a TensorFlow CPU activation hides the GPUs for the rest of the process.
@@ -45,23 +45,23 @@ def _probe_backend(backend: str) -> dict:
         except md.PackageNotFoundError:
             continue
     for device in _PROBE_DEVICES:
-        for precision in support.PRECISIONS:
+        for precision in axes.PRECISIONS:
             entry = {"device": device, "precision": precision, "usable": False, "reason": None}
             try:
-                support.activate(backend, device, precision)
+                runtime.activate(backend, device, precision)
                 entry["usable"] = True
-            except support.Skip as exc:
+            except skip.Skip as exc:
                 entry["reason"] = str(exc)
             except Exception as exc:  # noqa: BLE001 - report, don't crash the probe
                 entry["reason"] = f"{type(exc).__name__}: {exc}"
             result["combinations"].append(entry)
-    result["combinations"].sort(key=lambda e: (support.DEVICES.index(e["device"]), e["precision"]))
+    result["combinations"].sort(key=lambda e: (axes.DEVICES.index(e["device"]), e["precision"]))
     return result
 
 
 def probe(backend: str, timeout: float = 600) -> dict:
     """Probe *backend* in a fresh interpreter and return its JSON report."""
-    support.check_choice("backend", backend)
+    axes.check_choice("backend", backend)
     code = f"import json, pyhf_bench.asvtools.envinfo as e; print('@@' + json.dumps(e._probe_backend({backend!r})))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
     for line in proc.stdout.splitlines():
@@ -76,7 +76,7 @@ def probe(backend: str, timeout: float = 600) -> dict:
     }
 
 
-def environment_report(backends=support.BACKENDS) -> dict:
+def environment_report(backends=axes.BACKENDS) -> dict:
     import importlib.metadata as md
 
     def version(dist):
@@ -91,10 +91,10 @@ def environment_report(backends=support.BACKENDS) -> dict:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "pyhf": version("pyhf"),
-        "era": os.environ.get(support.ERA_ENV),
-        "tier": support.tier(),
+        "era": os.environ.get(pyhfversions.ERA_ENV),
+        "tier": tiers.tier(),
         "optimizers": {"scipy": version("scipy"), "minuit": version("iminuit")},
-        "device_nodes": {d: support.device_node_present(d) for d in support.DEVICES},
+        "device_nodes": {d: axes.device_node_present(d) for d in axes.DEVICES},
         "backends": {b: probe(b) for b in backends},
     }
     report["usable"] = sorted(
@@ -107,7 +107,7 @@ def environment_report(backends=support.BACKENDS) -> dict:
 
 
 def _run(args) -> int:
-    backends = [support.check_choice("backend", b) for b in (args.backend or support.BACKENDS)]
+    backends = [axes.check_choice("backend", b) for b in (args.backend or axes.BACKENDS)]
     report = environment_report(backends)
     if args.json:
         print(json.dumps(report, indent=2))

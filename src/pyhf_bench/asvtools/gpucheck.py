@@ -35,7 +35,8 @@ _PROBE = r"""
 import json, time, warnings
 warnings.simplefilter("ignore")
 from pyhf_bench.likelihoods.inference import Problem, as_float
-from pyhf_bench.core.support import Skip, activate, device_peak_memory, warm_up
+from pyhf_bench.core.runtime import activate, device_peak_memory, warm_up
+from pyhf_bench.core.skip import Skip
 from pyhf_bench.core.synthetic import make_spec
 
 backend, device, precision = BACKEND, DEVICE, PRECISION

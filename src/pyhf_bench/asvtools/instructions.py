@@ -180,7 +180,7 @@ def _child(args: dict) -> int:
     params = list(args["params"])
     if hasattr(bench, "setup_cache"):
         params.insert(0, bench.setup_cache())  # asv passes setup_cache's value first
-    from pyhf_bench.core.support import Skip
+    from pyhf_bench.core.skip import Skip
 
     try:
         bench.setup(*params)

@@ -33,7 +33,7 @@ from pyhf_bench import UserError
 from pyhf_bench.asvtools import dashboard
 from pyhf_bench.asvtools import eraplan
 from pyhf_bench.asvtools import selection
-from pyhf_bench.core import support
+from pyhf_bench.core import axes, forkserver, pyhfversions, tiers
 from pyhf_bench.asvtools.asvmachine import ensure_machine, machine_name
 from pyhf_bench.asvtools.eraplan import git, release_tags
 from pyhf_bench.core.files import atomic_file
@@ -160,7 +160,7 @@ def commit_version(repo: Path, commit: str) -> str | None:
         return release + (f"{kind}{number}" if kind else "")
     if kind:
         return f"{release}{kind}{int(number) + 1}.dev{distance}"
-    parts = support.version_tuple(release)
+    parts = pyhfversions.version_tuple(release)
     return ".".join(map(str, parts[:-1] + (parts[-1] + 1,))) + f".dev{distance}"
 
 
@@ -185,10 +185,10 @@ def _era_entries(config: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
     names = [env.name for env in environment.get_environments(Config.load(str(config)), None)]
     out: dict[str, tuple[str, tuple[str, ...]]] = {}
     for entry in _load_asv_config(config).get("include", []):
-        era = entry.get("env_nobuild", {}).get(support.ERA_ENV)
+        era = entry.get("env_nobuild", {}).get(pyhfversions.ERA_ENV)
         if era is None:
             continue
-        found = [name for name in names if name.endswith(f"-{support.ERA_ENV}{era}")]
+        found = [name for name in names if name.endswith(f"-{pyhfversions.ERA_ENV}{era}")]
         if len(found) != 1 or era in out:
             raise UserError(f"asv config {config} has {len(found)} environments for era {era!r}; expected one "
                             "include entry")
@@ -413,11 +413,11 @@ def _run(args) -> int:
     """``pyhf-bench run``: 0 all ran, 1 some benchmark combinations failed, 2 something could not run."""
     config = Path(args.config).resolve()
     if args.tier:
-        os.environ[support.TIER_ENV] = support.check_choice("tier", args.tier)
-    tier = support.tier()
+        os.environ[tiers.TIER_ENV] = axes.check_choice("tier", args.tier)
+    tier = tiers.tier()
     for era in args.era or []:
-        if era not in support.eras():
-            raise UserError(f"unknown era {era!r}; choose one of: {', '.join(support.eras())}")
+        if era not in pyhfversions.eras():
+            raise UserError(f"unknown era {era!r}; choose one of: {', '.join(pyhfversions.eras())}")
     repo_arg = args.repo or args.offline
     if repo_arg:
         config, repo = config_for_clone(config, Path(repo_arg))
@@ -466,7 +466,7 @@ class Pass:
 
     @property
     def label(self) -> str:
-        return f"era {self.era}" + (" (memory)" if self.env.get(support.PRELOAD_ENV) == "pyhf" else "")
+        return f"era {self.era}" + (" (memory)" if self.env.get(forkserver.PRELOAD_ENV) == "pyhf" else "")
 
 
 def _passes(config: Path, grouped: dict[str, list[eraplan.Placement]], tier: str, passthrough: list[str]) -> list[Pass]:
@@ -631,7 +631,7 @@ def add_parser(sub) -> None:
     p.add_argument("--offline", metavar="PATH", help="the same as --repo PATH")
     p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
     p.add_argument("--era", action="append", help="run only this era (repeatable)")
-    p.add_argument("--tier", choices=support.TIERS, help=f"benchmark tier (sets {support.TIER_ENV}; default quick)")
+    p.add_argument("--tier", choices=axes.TIERS, help=f"benchmark tier (sets {tiers.TIER_ENV}; default quick)")
     p.add_argument("--skip-existing", action="store_true", help="skip commits that already have results (asv's own)")
     p.add_argument("--publish", action="store_true", help="then `asv publish` and vendor its libraries: an offline "
                    "dashboard in html/")

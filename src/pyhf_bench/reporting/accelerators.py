@@ -412,7 +412,8 @@ def time_steps(device: str, precision: str, sizes, batches, likelihoods, interp_
 
     from pyhf_bench.asvtools.costs import models as models_of
     from pyhf_bench.asvtools.costs import step_functions
-    from pyhf_bench.core.support import Skip, activate
+    from pyhf_bench.core.runtime import activate
+    from pyhf_bench.core.skip import Skip
 
     start = time.monotonic()
     try:

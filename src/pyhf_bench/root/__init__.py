@@ -1737,7 +1737,7 @@ def verdict_causes(entries: list[dict], minima: list[dict], minuit_status: dict[
 
 def peer_tier(quick: dict, params: dict, what: str) -> None:
     """Skip a ROOT peer benchmark outside the selected tier (``support.require_tier``), as the pyhf benchmarks do."""
-    from pyhf_bench.core.support import in_quick_tier, require_tier
+    from pyhf_bench.core.tiers import in_quick_tier, require_tier
 
     described = ", ".join(f"{name}={params[name]}" for name in quick)
     require_tier(in_quick_tier(quick, params), f"{what} with {described}")
@@ -1746,13 +1746,13 @@ def peer_tier(quick: dict, params: dict, what: str) -> None:
 class RootPeer:
     """One likelihood in ROOT for ``benchmarks/root_peer.py``: each method is what one timed call does.
 
-    Raises :class:`pyhf_bench.core.support.Skip` where ROOT is not importable or
+    Raises :class:`pyhf_bench.core.skip.Skip` where ROOT is not importable or
     the evaluation backend is unsupported.  pyhf (numpy) is used once, for
     the parameter configuration; no timed call runs pyhf.
     """
 
     def __init__(self, spec: dict, measurement: str | None, modifier_settings: dict | None, eval_backend: str, options: FitOptions = FitOptions()):
-        from pyhf_bench.core.support import Skip
+        from pyhf_bench.core.skip import Skip
 
         check_eval_backend(eval_backend)
         try:

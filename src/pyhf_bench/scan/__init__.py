@@ -108,7 +108,7 @@ class ScanSettings:
     def create(cls, name, region=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy",
                compile_cache=True):
         from pyhf_bench import likelihoods
-        from pyhf_bench.core.support import check_choice
+        from pyhf_bench.core.axes import check_choice
 
         for kind, value in (("backend", backend), ("device", device), ("precision", precision), ("optimizer", optimizer)):
             check_choice(kind, value)
@@ -923,7 +923,7 @@ def _cmd_scan(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from pyhf_bench.core.support import BACKENDS, DEVICES, OPTIMIZERS, PRECISIONS
+    from pyhf_bench.core.axes import BACKENDS, DEVICES, OPTIMIZERS, PRECISIONS
 
     text = "CLs at mu=1 with the expected band for every signal patch of a grid, serially or on Dask, with the contour plot"
     p = sub.add_parser("scan", help=text, description=text + ".")
