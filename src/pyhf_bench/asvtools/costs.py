@@ -27,15 +27,13 @@ interpreter (switching frameworks in one process is fragile).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from pyhf_bench import UserError
+from pyhf_bench.core.childjson import run_code
 from pyhf_bench.core.files import atomic_file
 
 OPERATIONS = ("logpdf", "value_and_grad", "fit_step", "batched_logpdf")
@@ -275,8 +273,9 @@ import json, warnings
 warnings.simplefilter("ignore")
 from pyhf_bench.asvtools.costs import measure
 from pyhf_bench.asvtools.costs import framework_versions
+from pyhf_bench.core.childjson import emit
 rows = measure(BACKEND, PRECISION, SIZES, BATCHES, LIKELIHOODS, INTERP)
-print("@@" + json.dumps({"versions": framework_versions(BACKEND), "rows": rows}))
+emit({"versions": framework_versions(BACKEND), "rows": rows})
 """
 
 
@@ -300,21 +299,13 @@ def framework_versions(backend: str) -> dict:
 
 
 def measure_in_subprocess(backend, precision, sizes, batches, likelihoods, interp_bins=(), timeout: float = 1800) -> dict:
-    code = (
-        _WORKER.replace("BACKEND", repr(backend))
-        .replace("PRECISION", repr(precision))
-        .replace("SIZES", repr(tuple(sizes)))
-        .replace("BATCHES", repr(tuple(batches)))
-        .replace("LIKELIHOODS", repr(tuple(likelihoods)))
-        .replace("INTERP", repr(tuple(interp_bins)))
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-    raise RuntimeError(f"counting {backend}/{precision} failed (exit {proc.returncode}): {tail[0]}")
+    """The rows of one backend at one precision, counted in a fresh interpreter."""
+    values = {"BACKEND": backend, "PRECISION": precision, "SIZES": tuple(sizes), "BATCHES": tuple(batches),
+              "LIKELIHOODS": tuple(likelihoods), "INTERP": tuple(interp_bins)}
+    child = run_code(_WORKER, values, timeout)
+    if child.result is None:
+        raise RuntimeError(f"counting {backend}/{precision} failed (exit {child.returncode}): {child.last_line}")
+    return child.result
 
 
 def table(backends=BACKENDS, precisions=PRECISIONS, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS,

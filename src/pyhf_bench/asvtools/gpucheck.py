@@ -18,12 +18,10 @@ The result is JSON (``--out FILE``); ``tests/test_gpu.py`` asserts on it and
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from pyhf_bench import UserError
+from pyhf_bench.core.childjson import run_code
 from pyhf_bench.core.files import atomic_file
 
 #: Relative CLs tolerance between the device and the CPU.  64b: both sides are
@@ -35,6 +33,7 @@ _PROBE = r"""
 import json, time, warnings
 warnings.simplefilter("ignore")
 from pyhf_bench.likelihoods.inference import Problem, as_float
+from pyhf_bench.core.childjson import emit
 from pyhf_bench.core.runtime import activate, device_peak_memory, warm_up
 from pyhf_bench.core.skip import Skip
 from pyhf_bench.core.synthetic import make_spec
@@ -44,7 +43,7 @@ out = {"backend": backend, "device": device, "precision": precision}
 try:
     rt = activate(backend, device, precision)
 except Skip as exc:
-    print("@@" + json.dumps({**out, "skipped": str(exc)}))
+    emit({**out, "skipped": str(exc)})
     raise SystemExit(0)
 try:
     from pyhf_bench.likelihoods import load
@@ -76,24 +75,18 @@ out["logpdf_seconds_unsynchronized"] = best(launch)
 rt.synchronize(launch())
 out["logpdf_seconds_synchronized"] = best(lambda: rt.synchronize(launch()))
 out["peak_device_memory_bytes"] = device_peak_memory(rt)
-print("@@" + json.dumps(out))
+emit(out)
 """
 
 
 def probe(backend: str, device: str, precision: str, batch_size: int = 1000, timeout: float = 900) -> dict:
-    code = (
-        _PROBE.replace("BACKEND", repr(backend))
-        .replace("DEVICE", repr(device))
-        .replace("PRECISION", repr(precision))
-        .replace("BATCH", str(int(batch_size)))
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-    return {"backend": backend, "device": device, "precision": precision, "error": f"exit {proc.returncode}: {tail[0]}"}
+    """One backend on one device at one precision, in a fresh interpreter (see the module docstring)."""
+    values = {"BACKEND": backend, "DEVICE": device, "PRECISION": precision, "BATCH": int(batch_size)}
+    child = run_code(_PROBE, values, timeout)
+    if child.result is not None:
+        return child.result
+    return {"backend": backend, "device": device, "precision": precision,
+            "error": f"exit {child.returncode}: {child.last_line}"}
 
 
 def check(backends=("jax", "pytorch", "tensorflow"), device: str = "gpu", batch_size: int = 1000) -> dict:
