@@ -281,7 +281,7 @@ def test_masses_from_patch_names():
 
 
 def test_compile_clock_counts_nested_spans_once():
-    clock = scan._CompileClock()
+    clock = scan.CompileClock()
     clock.spans = [(1.0, 3.0), (1.5, 2.0), (2.5, 4.0), (10.0, 11.0), (0.0, 0.5)]
     assert clock.seconds(1.0, 5.0) == pytest.approx(3.0)  # [1, 4]: the nested and overlapping spans once
     assert clock.seconds(9.0, 10.5) == pytest.approx(0.5)  # a span cut by the window's end

@@ -39,7 +39,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.asvtools import review
     from pyhf_bench import root as roobridge
     from pyhf_bench.asvtools import runner
-    from pyhf_bench import scan
+    from pyhf_bench.cli import scan as scan_commands
     from pyhf_bench.asvtools import selection
     from pyhf_bench.asvtools import tiertime
 
@@ -62,7 +62,7 @@ def _build_parser() -> argparse.ArgumentParser:
     noise.add_parser(sub)
     dashboard.add_parser(sub)
     roobridge.add_parser(sub)
-    scan.add_parser(sub)
+    scan_commands.add_parsers(sub)
     tiertime.add_parser(sub)
     costs.add_parser(sub)
     accelerators.add_parser(sub)
