@@ -34,7 +34,6 @@ from typing import Any, Callable
 
 from pyhf_bench import UserError
 from pyhf_bench.core.childjson import run_code
-from pyhf_bench.core.files import atomic_file
 
 OPERATIONS = ("logpdf", "value_and_grad", "fit_step", "batched_logpdf")
 #: Synthetic model sizes (total bins); 10^5 bins is 4 channels of 25,000 bins, 200,005 parameters.
@@ -347,48 +346,3 @@ def load_table(path) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("rows"), list):
         raise UserError(f"{path} is not a cost table of format {FORMAT}; regenerate it with `pyhf-bench costs`")
     return data
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(float(x)) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise UserError(f"{text!r} is not a comma-separated list of integers; e.g. 10,100,1000") from None
-    if not values or min(values) < 1:
-        raise UserError(f"{text!r}: sizes must be positive integers; e.g. 10,100,1000")
-    return values
-
-
-def _cmd(args) -> int:
-    sizes = _ints(args.sizes) if args.sizes else BIN_SIZES
-    batches = _ints(args.batches) if args.batches else BATCH_SIZES
-    likelihoods = tuple(args.likelihood) if args.likelihood is not None else LIKELIHOODS
-    interp_bins = _ints(args.interpolator_bins) if args.interpolator_bins else INTERP_BINS
-    out = Path(args.out) if args.out else None
-    if out is not None and not out.parent.is_dir():
-        raise UserError(f"{out.parent} does not exist; create it or choose another --out")
-    try:
-        result = table(tuple(args.backend or BACKENDS), tuple(args.precision or PRECISIONS), sizes, batches, likelihoods,
-                       interp_bins)
-    except RuntimeError as exc:
-        raise UserError(f"{exc}; run `python -c 'from pyhf_bench.asvtools.costs import measure; measure(...)'` to see why") from None
-    text = json.dumps(result, indent=1)
-    if out is not None:
-        with atomic_file(out) as fh:
-            fh.write(text + "\n")
-        print(f"{len(result['rows'])} rows -> {out}")
-    else:
-        print(text)
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("costs", help="flops, bytes and kernels of each benchmarked step, from the compilers")
-    p.add_argument("--out", help="write the JSON table here (atomically); default: print it")
-    p.add_argument("--backend", action="append", choices=BACKENDS, help="repeatable (default: both)")
-    p.add_argument("--precision", action="append", choices=PRECISIONS, help="repeatable (default: both)")
-    p.add_argument("--sizes", help=f"synthetic bin counts, comma-separated (default: {','.join(map(str, BIN_SIZES))})")
-    p.add_argument("--batches", help=f"batch sizes (default: {','.join(map(str, BATCH_SIZES))})")
-    p.add_argument("--likelihood", action="append", help="published likelihood key, repeatable (default: the quick ones)")
-    p.add_argument("--interpolator-bins", help=f"bins of the interpolator rows (default: {','.join(map(str, INTERP_BINS))})")
-    p.set_defaults(func=_cmd)

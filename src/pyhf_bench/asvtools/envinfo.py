@@ -7,15 +7,13 @@ import must not take the report down with it).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import subprocess
-import sys
 
 from pyhf_bench.core import axes, pyhfversions, runtime, skip, tiers
+from pyhf_bench.core.backends import REGISTRY
+from pyhf_bench.core.childjson import run_code
 
-_MODULES = {"numpy": "numpy", "jax": "jax", "pytorch": "torch", "tensorflow": "tensorflow"}
 # Accelerators first: a TensorFlow CPU activation hides the GPUs for the rest of the process.
 _PROBE_DEVICES = ("gpu", "tpu", "cpu")
 
@@ -33,12 +31,13 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def _probe_backend(backend: str) -> dict:
+def probe_backend(backend: str) -> dict:
     """Runs in a child process: try every device x precision of *backend*."""
     import importlib.metadata as md
 
-    result: dict = {"module": _MODULES[backend], "version": None, "combinations": []}
-    for dist in (_MODULES[backend], f"{_MODULES[backend]}-cpu"):
+    framework = REGISTRY[backend].framework
+    result: dict = {"module": framework, "version": None, "combinations": []}
+    for dist in (framework, f"{framework}-cpu"):
         try:
             result["version"] = md.version(dist)
             break
@@ -62,17 +61,15 @@ def _probe_backend(backend: str) -> dict:
 def probe(backend: str, timeout: float = 600) -> dict:
     """Probe *backend* in a fresh interpreter and return its JSON report."""
     axes.check_choice("backend", backend)
-    code = f"import json, pyhf_bench.asvtools.envinfo as e; print('@@' + json.dumps(e._probe_backend({backend!r})))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+    code = "from pyhf_bench.asvtools.envinfo import probe_backend; from pyhf_bench.core.childjson import emit; emit(probe_backend(BACKEND))"
+    child = run_code(code, {"BACKEND": backend}, timeout)
+    if child.result is not None:
+        return child.result
     return {
-        "module": _MODULES[backend],
+        "module": REGISTRY[backend].framework,
         "version": None,
         "combinations": [],
-        "error": f"probe process exited with {proc.returncode}: {tail[0]}",
+        "error": f"probe process exited with {child.returncode}: {child.last_line}",
     }
 
 
@@ -104,27 +101,3 @@ def environment_report(backends=axes.BACKENDS) -> dict:
         if c["usable"]
     )
     return report
-
-
-def _run(args) -> int:
-    backends = [axes.check_choice("backend", b) for b in (args.backend or axes.BACKENDS)]
-    report = environment_report(backends)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(f"python {report['python']}  pyhf {report['pyhf']}  era {report['era'] or '-'}  tier {report['tier']}")
-        for backend, r in report["backends"].items():
-            print(f"{backend:<11} {r['version'] or 'not installed'}")
-            for c in r["combinations"]:
-                state = "usable" if c["usable"] else f"skip: {c['reason']}"
-                print(f"    {c['device']:<4} {c['precision']:<4} {state}")
-            if r.get("error"):
-                print(f"    error: {r['error']}")
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("env", help="report which backends/devices/precisions are usable here")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--backend", action="append", help="probe only this backend (repeatable)")
-    p.set_defaults(func=_run)

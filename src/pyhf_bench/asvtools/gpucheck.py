@@ -17,12 +17,7 @@ The result is JSON (``--out FILE``); ``tests/test_gpu.py`` asserts on it and
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from pyhf_bench import UserError
 from pyhf_bench.core.childjson import run_code
-from pyhf_bench.core.files import atomic_file
 
 #: Relative CLs tolerance between the device and the CPU.  64b: both sides are
 #: float64, only the order of floating-point reductions differs.  32b: float32
@@ -107,26 +102,3 @@ def check(backends=("jax", "pytorch", "tensorflow"), device: str = "gpu", batch_
                 )
             rows.append(row)
     return {"device": device, "batch_size": batch_size, "tolerance": TOLERANCE, "rows": rows}
-
-
-def _cmd(args) -> int:
-    backends = tuple(args.backend or ("jax", "pytorch", "tensorflow"))
-    result = check(backends, args.device, args.batch_size)
-    text = json.dumps(result, indent=1)
-    if args.out:
-        out = Path(args.out)
-        if not out.parent.is_dir():
-            raise UserError(f"{out.parent} does not exist; create it or choose another --out")
-        with atomic_file(out) as fh:
-            fh.write(text + "\n")
-    print(text)
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("gpu-check", help="validate placement, CPU agreement and synchronisation on a GPU/TPU")
-    p.add_argument("--device", default="gpu", choices=("gpu", "tpu"))
-    p.add_argument("--backend", action="append", choices=("jax", "pytorch", "tensorflow"), help="repeatable")
-    p.add_argument("--batch-size", type=int, default=1000, help="batch size of the synchronisation probe")
-    p.add_argument("--out", help="also write the JSON here (atomically)")
-    p.set_defaults(func=_cmd)

@@ -24,10 +24,8 @@ from pyhf_bench import UserError
 
 def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.reporting import accelerators
-    from pyhf_bench.asvtools import costs
     from pyhf_bench.asvtools import dashboard
-    from pyhf_bench.asvtools import envinfo
-    from pyhf_bench.asvtools import gpucheck
+    from pyhf_bench.cli import devices as device_commands
     from pyhf_bench.asvtools import history
     from pyhf_bench.asvtools import instruction_proof
     from pyhf_bench.asvtools import instructions
@@ -49,13 +47,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     history.add_parser(sub)
-    envinfo.add_parser(sub)
+    device_commands.add_parsers(sub)
     runner.add_parser(sub)
     runner.add_publish_parser(sub)
     selection.add_parser(sub)
     references.add_parser(sub)
     likelihoods.add_parser(sub)
-    gpucheck.add_parser(sub)
     report.add_parser(sub)
     review.add_parser(sub)
     profiling.add_parser(sub)
@@ -64,7 +61,6 @@ def _build_parser() -> argparse.ArgumentParser:
     roobridge.add_parser(sub)
     scan_commands.add_parsers(sub)
     tiertime.add_parser(sub)
-    costs.add_parser(sub)
     accelerators.add_parser(sub)
     instruction_proof.add_parser(sub)
     instructions.add_parser(sub)
