@@ -438,3 +438,27 @@ def test_env_json_reports_this_environment():
     assert {c["reason"] for c in numpy["combinations"] if not c["usable"]} == {
         "pyhf's numpy backend runs on the CPU only"
     }
+
+
+def test_every_backend_module_is_in_the_registry_and_the_axes():
+    """Adding a backend is one ``core/backends/<name>_backend.py`` plus its registry line: a module left out fails here."""
+    import importlib
+    import pkgutil
+
+    from pyhf_bench.core import backends
+    from pyhf_bench.core.backends.base import Backend
+
+    found = {}
+    for info in pkgutil.iter_modules(backends.__path__):
+        if info.name.endswith("_backend"):
+            module = importlib.import_module(f"pyhf_bench.core.backends.{info.name}")
+            for value in vars(module).values():
+                if isinstance(value, type) and issubclass(value, Backend) and value is not Backend:
+                    found[value.name] = (info.name, value)
+    assert sorted(found) == sorted(backends.REGISTRY) == sorted(axes.BACKENDS)
+    for name, (module_name, cls) in found.items():
+        assert module_name == f"{name}_backend"  # named as pyhf names its backends, never as the framework
+        assert type(backends.REGISTRY[name]) is cls
+    assert forkserver.FORKSERVER_FRAMEWORKS == {
+        name: b.forkserver_modules for name, b in backends.REGISTRY.items() if b.forkserver_modules
+    }
