@@ -14,7 +14,9 @@ Heavy imports happen in ``setup`` via ``activate``.
 from pyhf_bench.asvtools.costs import BATCHED_BINS
 from pyhf_bench.likelihoods.inference import Problem
 from pyhf_bench.likelihoods import all_keys, quick_keys
-from pyhf_bench.core.support import DEVICES, PRECISIONS, BackendBenchmark, Skip
+from pyhf_bench.core.axes import DEVICES, PRECISIONS
+from pyhf_bench.core.benchmark import BackendBenchmark
+from pyhf_bench.core.skip import Skip
 from pyhf_bench.core.synthetic import make_spec
 
 #: Model sizes of the cost benchmarks; the 10^5-bin model (build ~40 s) only in `pyhf-bench costs`.

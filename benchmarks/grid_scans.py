@@ -23,22 +23,12 @@ worker count (worker counts above the machine's cores skip).
 import os
 
 from pyhf_bench import UserError
-from pyhf_bench.core.support import (
-    BACKENDS,
-    DEVICES,
-    GRID_WORKERS,
-    PRECISIONS,
-    TIMEOUT_SHARE,
-    WHOLE_GRIDS,
-    BackendBenchmark,
-    Skip,
-    device_node_present,
-    duration,
-    in_quick_tier,
-    require_tier,
-    require_time_budget,
-    skip_32b_failure,
-)
+from pyhf_bench.core.axes import BACKENDS, DEVICES, GRID_WORKERS, PRECISIONS, WHOLE_GRIDS, check_runnable
+from pyhf_bench.core.benchmark import BackendBenchmark
+from pyhf_bench.core.budgets import TIMEOUT_SHARE, duration, require_time_budget
+from pyhf_bench.core.runtime import skip_32b_failure
+from pyhf_bench.core.skip import Skip
+from pyhf_bench.core.tiers import in_quick_tier, require_tier
 
 #: A grid is ``name/region`` (every patch) or ``name/region[SUBSET]`` (the CLI's --patches syntax).
 QUICK_GRID = "sbottom/RegionA[first:4]"
@@ -90,10 +80,7 @@ class _GridBenchmark(BackendBenchmark):
         if workers > _cores():
             raise Skip(f"{workers} workers need {workers} cores; this machine has {_cores()}")
         # The cheap reasons first, before any framework or cluster starts.
-        if backend == "numpy" and device != "cpu":
-            raise Skip("pyhf's numpy backend runs on the CPU only")
-        if not device_node_present(device):
-            raise Skip(f"no {device} on this machine")
+        check_runnable(backend, device, precision)
         name, region, subset = _split_grid(grid)
         try:
             # No persistent JAX cache: each point's compile is part of the scan, whatever ran before.

@@ -11,7 +11,9 @@ so each count pairs with its timing by name.  Without valgrind every combination
 
 from pyhf_bench.asvtools.instructions import MIRRORS
 from pyhf_bench.likelihoods import all_keys
-from pyhf_bench.core.support import BACKENDS, BackendBenchmark, Skip
+from pyhf_bench.core.axes import BACKENDS
+from pyhf_bench.core.benchmark import BackendBenchmark
+from pyhf_bench.core.skip import Skip
 
 
 class _Instructions(BackendBenchmark):

@@ -5,7 +5,8 @@ and ran slower than GPUs (pyhf issue #301); the size axes are kept fine
 enough to see such effects.
 """
 
-from pyhf_bench.core.support import BackendBenchmark, interpolator
+from pyhf_bench.core.benchmark import BackendBenchmark
+from pyhf_bench.core.pyhfversions import interpolator
 from pyhf_bench.core.synthetic import make_alphasets, make_histogramssets
 
 

@@ -16,18 +16,12 @@ only); the full tier is everything.
 from pyhf_bench import UserError
 from pyhf_bench.likelihoods.inference import Problem
 from pyhf_bench.likelihoods import all_keys, cache_loaded, load_cached, quick_keys, user_keys
-from pyhf_bench.core.support import (
-    OPTIMIZERS,
-    BackendBenchmark,
-    Skip,
-    device_peak_memory,
-    minuit_budget,
-    require_tier,
-    seed_everything,
-    tier,
-    toy_budget,
-    warm_up,
-)
+from pyhf_bench.core.axes import OPTIMIZERS
+from pyhf_bench.core.benchmark import BackendBenchmark
+from pyhf_bench.core.budgets import minuit_budget, toy_budget
+from pyhf_bench.core.runtime import device_peak_memory, seed_everything, warm_up
+from pyhf_bench.core.skip import Skip
+from pyhf_bench.core.tiers import require_tier, tier
 
 LIKELIHOODS = all_keys()
 QUICK = quick_keys()
@@ -120,7 +114,7 @@ class _WithOptimizer(_PublishedBenchmark):
     params = _PublishedBenchmark.params + [list(OPTIMIZERS)]
     param_names = _PublishedBenchmark.param_names + ["optimizer"]
     quick = {**_PublishedBenchmark.quick, "optimizer": ("scipy",)}
-    #: Fits per timed call, for the minuit cost prediction (``support.minuit_budget``).
+    #: Fits per timed call, for the minuit cost prediction (``budgets.minuit_budget``).
     fits = 1
 
     def setup_step(self, cache, likelihood, backend, device, precision, optimizer, step, what):

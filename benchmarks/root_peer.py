@@ -13,7 +13,8 @@ them.  ROOT and pyhf are imported in ``setup`` only (through ``roobridge``).
 
 from pyhf_bench.likelihoods import all_keys, quick_keys
 from pyhf_bench.root import EVAL_BACKENDS, RootPeer, peer_tier
-from pyhf_bench.core.support import Skip, root_fit_budget
+from pyhf_bench.core.budgets import root_fit_budget
+from pyhf_bench.core.skip import Skip
 from pyhf_bench.core.synthetic import SIZES, make_workspace
 
 #: As benchmarks/synthetic_models.py: fit-based steps stop at 100 bins.
@@ -102,7 +103,7 @@ class _RootPublished:
     repeat = (1, 5, 60.0)
     timeout = 1800
     needs_signal = False
-    #: Minuit2 fits per timed call, for the cost prediction (``support.root_fit_budget``).
+    #: Minuit2 fits per timed call, for the cost prediction (``budgets.root_fit_budget``).
     fits = 0
 
     def setup_peer(self, likelihood, eval_backend):

@@ -7,7 +7,10 @@ first, so JIT compilation and first-call caches are never timed.
 """
 
 from pyhf_bench.likelihoods.inference import Problem
-from pyhf_bench.core.support import OPTIMIZERS, BackendBenchmark, minuit_budget, warm_up
+from pyhf_bench.core.axes import OPTIMIZERS
+from pyhf_bench.core.benchmark import BackendBenchmark
+from pyhf_bench.core.budgets import minuit_budget
+from pyhf_bench.core.runtime import warm_up
 from pyhf_bench.core.synthetic import SIZES, make_spec
 
 #: Fits need many likelihood evaluations (numpy has no autodiff: finite
@@ -178,7 +181,7 @@ class ImportPyhf:
     timeout = 300
 
     def setup(self, backend):
-        from pyhf_bench.core.support import activate
+        from pyhf_bench.core.runtime import activate
 
         activate(backend)  # skip here when this pyhf/environment cannot use the backend
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pyhf_bench.asvtools import history
-from pyhf_bench.core.support import device_node_present
+from pyhf_bench.core.axes import device_node_present
 from pyhf_bench.core.synthetic import make_workspace
 
 from .asv_runs import modern_numpy_scipy

@@ -15,13 +15,13 @@ from .conftest import run_python
 STEPS = r"""
 import json, math
 import numpy as np
-from pyhf_bench.core import support
+from pyhf_bench.core import runtime, skip
 from pyhf_bench.core import synthetic
 from pyhf_bench.likelihoods.inference import Problem
 
 out = {}
 for precision in ("64b", "32b"):
-    rt = support.activate(BACKEND, "cpu", precision)
+    rt = runtime.activate(BACKEND, "cpu", precision)
     spec = synthetic.make_spec(10)
     problem = Problem.from_spec(rt, spec)
     logpdf = problem.logpdf()
@@ -58,10 +58,10 @@ def _finite_difference_gradient():
         r"""
 import json
 import numpy as np
-from pyhf_bench.core import support
+from pyhf_bench.core import runtime, skip
 from pyhf_bench.core import synthetic
 from pyhf_bench.likelihoods.inference import Problem
-rt = support.activate("numpy")
+rt = runtime.activate("numpy")
 p = Problem.from_spec(rt, synthetic.make_spec(10))
 pars = np.asarray(p.pars, dtype=float)
 def nll(x):
@@ -123,13 +123,13 @@ def test_pyhf_without_a_backend_is_skipped(tmp_path):
     result = run_python(
         r"""
 import json, pyhf
-from pyhf_bench.core import support
+from pyhf_bench.core import runtime, skip
 out = {"pyhf": pyhf.__file__}
 for backend in ("tensorflow", "pytorch", "numpy"):
     try:
-        support.activate(backend)
+        runtime.activate(backend)
         out[backend] = "ran"
-    except support.Skip as exc:
+    except skip.Skip as exc:
         out[backend] = "skip: " + str(exc)
 print("@@" + json.dumps(out))
 """,
@@ -155,11 +155,11 @@ def test_a_backend_that_is_there_but_raises_is_a_failure_not_a_skip(tmp_path):
     result = run_python(
         r"""
 import json, pyhf
-from pyhf_bench.core import support
+from pyhf_bench.core import runtime, skip
 try:
-    support.activate("numpy")
+    runtime.activate("numpy")
     out = "ran"
-except support.Skip as exc:
+except skip.Skip as exc:
     out = "skip: " + str(exc)
 except RuntimeError as exc:
     out = "failed: " + str(exc)

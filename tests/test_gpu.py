@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pyhf_bench.asvtools.gpucheck import TOLERANCE, check
-from pyhf_bench.core.support import device_node_present
+from pyhf_bench.core.axes import device_node_present
 
 pytestmark = pytest.mark.skipif(not device_node_present("gpu"), reason="no GPU on this machine")
 

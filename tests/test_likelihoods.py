@@ -382,7 +382,7 @@ import json, warnings
 warnings.simplefilter("ignore")
 from pyhf_bench.likelihoods.inference import Problem, as_float
 from pyhf_bench.likelihoods import load
-from pyhf_bench.core.support import activate
+from pyhf_bench.core.runtime import activate
 out = {}
 sb = load("sbottom", "RegionA")
 rt = activate(BACKEND, "cpu", PRECISION, "scipy", sb.fit_settings("scipy"))

@@ -19,7 +19,7 @@ import pytest
 from pyhf_bench import UserError
 from pyhf_bench import root as roobridge
 from pyhf_bench.root.compare import quantity_entry
-from pyhf_bench.core import support
+from pyhf_bench.core import budgets, skip
 
 from .conftest import run_python
 
@@ -379,12 +379,12 @@ def test_root_fits_predicted_to_outrun_the_timeout_skip_with_the_prediction():
     code = (
         "import json\n"
         "from tests.test_root import every_modifier_workspace\n"
-        "from pyhf_bench.core import support\n"
+        "from pyhf_bench.core import budgets, skip\n"
         "from pyhf_bench.root import RootPeer\n"
         "peer = RootPeer(every_modifier_workspace(), 'meas', None, 'cpu')\n"
-        "predicted = support.root_fit_budget(peer, 5, 1e6, 'PublishedHypotest of demo')\n"
-        "try:\n    support.root_fit_budget(peer, 5, 1e-3, 'PublishedHypotest of demo')\n    reason = None\n"
-        "except support.Skip as exc:\n    reason = str(exc)\n"
+        "predicted = budgets.root_fit_budget(peer, 5, 1e6, 'PublishedHypotest of demo')\n"
+        "try:\n    budgets.root_fit_budget(peer, 5, 1e-3, 'PublishedHypotest of demo')\n    reason = None\n"
+        "except skip.Skip as exc:\n    reason = str(exc)\n"
         "print('@@' + json.dumps({'n': peer.free_parameters, 'predicted': predicted, 'reason': reason}))\n"
     )
     result = run_python(code, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=600)
@@ -392,7 +392,7 @@ def test_root_fits_predicted_to_outrun_the_timeout_skip_with_the_prediction():
     assert result["n"] == 20
     assert result["predicted"] > 0
     assert result["reason"].startswith("PublishedHypotest of demo in ROOT (cpu backend) is predicted at ")
-    assert f"5 fit(s) x {support.ROOT_CALLS_PER_PARAMETER_SQUARED['cpu']:g} x 20^2 NLL calls" in result["reason"]
+    assert f"5 fit(s) x {budgets.ROOT_CALLS_PER_PARAMETER_SQUARED['cpu']:g} x 20^2 NLL calls" in result["reason"]
     assert "would outrun this benchmark's 0 s timeout" in result["reason"]
 
 

@@ -20,7 +20,7 @@ from pyhf_bench import UserError
 from pyhf_bench.asvtools import asvoutput
 from pyhf_bench.asvtools import eraplan
 from pyhf_bench.asvtools import runner
-from pyhf_bench.core import support
+from pyhf_bench.core import pyhfversions
 
 from .conftest import ROOT
 
@@ -163,13 +163,13 @@ def test_eras_json_pins_are_the_asv_matrix_requirements():
 
     conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)
     for entry in conf["include"]:
-        assert support.eras()[entry["env_nobuild"]["PYHF_BENCH_ERA"]]["pins"] == entry["req"]
+        assert pyhfversions.eras()[entry["env_nobuild"]["PYHF_BENCH_ERA"]]["pins"] == entry["req"]
 
 
 def test_the_guard_sees_a_changed_pin(tmp_path):
     """A venv standing for an era environment where installing 'a commit' downgraded scipy: the guard finds it."""
     era = "modern"
-    pins = support.eras()[era]["pins"]
+    pins = pyhfversions.eras()[era]["pins"]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"

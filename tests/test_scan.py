@@ -281,7 +281,7 @@ def test_masses_from_patch_names():
 
 
 def test_compile_clock_counts_nested_spans_once():
-    clock = scan._CompileClock()
+    clock = scan.CompileClock()
     clock.spans = [(1.0, 3.0), (1.5, 2.0), (2.5, 4.0), (10.0, 11.0), (0.0, 0.5)]
     assert clock.seconds(1.0, 5.0) == pytest.approx(3.0)  # [1, 4]: the nested and overlapping spans once
     assert clock.seconds(9.0, 10.5) == pytest.approx(0.5)  # a span cut by the window's end
@@ -346,7 +346,7 @@ def test_a_grid_scan_predicted_to_outrun_the_timeout_skips_with_the_prediction()
         "import json, sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from benchmarks.grid_scans import GridScan, QUICK_GRID\n"
-        "from pyhf_bench.core.support import Skip\n"
+        "from pyhf_bench.core.skip import Skip\n"
         "short = GridScan()\n"
         # A timeout no real scan fits in (a nanosecond), so the skip does not rest on how fast
         # this machine scans four points.
@@ -371,7 +371,7 @@ def test_a_grid_scan_whose_first_point_fails_at_32b_skips_and_stops_its_cluster(
         "import json, sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from benchmarks.grid_scans import GridScan, QUICK_GRID\n"
-        "from pyhf_bench.core.support import Skip\n"
+        "from pyhf_bench.core.skip import Skip\n"
         "out = {}\n"
         "for workers in (0, 1):\n"
         "    bench = GridScan()\n"

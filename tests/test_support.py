@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from pyhf_bench import UserError
-from pyhf_bench.core import support
+from pyhf_bench.core import axes, benchmark, budgets, forkserver, pyhfversions, runtime, skip, tiers
 
 from .conftest import ROOT, run_python
 
@@ -20,7 +20,7 @@ from .conftest import ROOT, run_python
 )
 def test_unknown_names_are_one_clear_error(kind, value):
     with pytest.raises(UserError) as err:
-        support.check_choice(kind, value)
+        axes.check_choice(kind, value)
     message = str(err.value)
     assert "\n" not in message
     assert f"unknown {kind} {value!r}" in message and "choose one of" in message
@@ -28,7 +28,7 @@ def test_unknown_names_are_one_clear_error(kind, value):
 
 def test_activate_rejects_unknown_names_before_anything_else():
     with pytest.raises(UserError, match="unknown device 'cuda'"):
-        support.activate("numpy", "cuda")
+        runtime.activate("numpy", "cuda")
 
 
 def test_cli_reports_unknown_backend_in_one_line():
@@ -50,19 +50,19 @@ def test_cli_reports_unknown_backend_in_one_line():
     ],
 )
 def test_impossible_combinations_skip_with_reason(backend, device, reason):
-    with pytest.raises(support.Skip, match=reason):
-        support.activate(backend, device)
+    with pytest.raises(skip.Skip, match=reason):
+        runtime.activate(backend, device)
 
 
-@pytest.mark.skipif(support.device_node_present("gpu"), reason="this machine has a GPU")
+@pytest.mark.skipif(axes.device_node_present("gpu"), reason="this machine has a GPU")
 @pytest.mark.parametrize("backend", ["jax", "pytorch", "tensorflow"])
 def test_absent_gpu_is_a_cheap_skip(backend):
     # Skipped before the framework is imported (asv pays this for every combination).
     result = run_python(
         "import sys, json\n"
-        "from pyhf_bench.core import support\n"
-        f"try:\n    support.activate({backend!r}, 'gpu')\n    reason = None\n"
-        "except support.Skip as exc:\n    reason = str(exc)\n"
+        "from pyhf_bench.core import axes, benchmark, budgets, forkserver, pyhfversions, runtime, skip, tiers\n"
+        f"try:\n    runtime.activate({backend!r}, 'gpu')\n    reason = None\n"
+        "except skip.Skip as exc:\n    reason = str(exc)\n"
         "heavy = sorted(m for m in ('jax', 'torch', 'tensorflow', 'pyhf') if m in sys.modules)\n"
         "print('@@' + json.dumps({'reason': reason, 'heavy': heavy}))"
     )
@@ -75,20 +75,20 @@ def test_minuit_steps_predicted_to_outrun_the_timeout_skip_with_the_prediction(b
     # timed call, so a timeout far below it skips (and says why) and a generous one runs.
     result = run_python(
         "import json\n"
-        "from pyhf_bench.core import support\n"
+        "from pyhf_bench.core import axes, benchmark, budgets, forkserver, pyhfversions, runtime, skip, tiers\n"
         "from pyhf_bench.likelihoods.inference import Problem\n"
         "from pyhf_bench.core.synthetic import make_spec\n"
-        f"rt = support.activate({backend!r}, 'cpu', '64b', 'minuit')\n"
+        f"rt = runtime.activate({backend!r}, 'cpu', '64b', 'minuit')\n"
         "problem = Problem.from_spec(rt, make_spec(n_bins=10, seed=0), poi_name='mu')\n"
         "n = problem.model.config.npars\n"
-        "predicted = support.minuit_budget(problem, 5, 1e6, 'hypotest of demo')\n"
-        "try:\n    support.minuit_budget(problem, 5, 1e-3, 'hypotest of demo')\n    reason = None\n"
-        "except support.Skip as exc:\n    reason = str(exc)\n"
+        "predicted = budgets.minuit_budget(problem, 5, 1e6, 'hypotest of demo')\n"
+        "try:\n    budgets.minuit_budget(problem, 5, 1e-3, 'hypotest of demo')\n    reason = None\n"
+        "except skip.Skip as exc:\n    reason = str(exc)\n"
         "print('@@' + json.dumps({'n': n, 'predicted': predicted, 'reason': reason}))"
     )
     assert result["predicted"] > 0
     assert result["reason"].startswith(f"hypotest of demo with minuit on {backend} (64b) is predicted at ")
-    assert f"5 fit(s) x {support.MINUIT_CALLS_PER_PARAMETER_SQUARED:g} x {result['n']}^2 objective calls" in result["reason"]
+    assert f"5 fit(s) x {budgets.MINUIT_CALLS_PER_PARAMETER_SQUARED:g} x {result['n']}^2 objective calls" in result["reason"]
     assert "timeout" in result["reason"]
 
 
@@ -98,21 +98,21 @@ def test_toys_predicted_to_outrun_the_timeout_skip_with_the_prediction():
     # and against a generous one the prediction is returned and the toys are not re-timed.
     result = run_python(
         "import json\n"
-        "from pyhf_bench.core import support\n"
+        "from pyhf_bench.core import axes, benchmark, budgets, forkserver, pyhfversions, runtime, skip, tiers\n"
         "from pyhf_bench.likelihoods.inference import Problem\n"
         "from pyhf_bench.core.synthetic import make_spec\n"
-        "rt = support.activate('pytorch', 'cpu', '64b')\n"
+        "rt = runtime.activate('pytorch', 'cpu', '64b')\n"
         "problem = Problem.from_spec(rt, make_spec(n_bins=2, seed=0), poi_name='mu')\n"
         "calls = []\n"
         "toys = problem.toy_hypotest\n"
         "problem.toy_hypotest = lambda ntoys: calls.append(ntoys) or toys(ntoys)\n"
-        "predicted = support.toy_budget(problem, 1000, 1e6, 'demo')\n"
+        "predicted = budgets.toy_budget(problem, 1000, 1e6, 'demo')\n"
         "generous = list(calls)\n"
-        "try:\n    support.toy_budget(problem, 1000, 1e-3, 'demo')\n    reason = None\n"
-        "except support.Skip as exc:\n    reason = str(exc)\n"
+        "try:\n    budgets.toy_budget(problem, 1000, 1e-3, 'demo')\n    reason = None\n"
+        "except skip.Skip as exc:\n    reason = str(exc)\n"
         "print('@@' + json.dumps({'predicted': predicted, 'generous': generous, 'calls': calls, 'reason': reason}))"
     )
-    warm = support.WARM_UP_TOYS
+    warm = budgets.WARM_UP_TOYS
     assert result["predicted"] > 0
     assert result["generous"] == [warm]
     assert result["calls"] == [warm, warm, warm], "a second, compiled batch is timed before skipping"
@@ -126,33 +126,33 @@ def test_scipy_steps_are_not_budgeted():
         class rt:
             optimizer = "scipy"
 
-    assert support.minuit_budget(Scipy, 5, 1e-3, "fit") is None
+    assert budgets.minuit_budget(Scipy, 5, 1e-3, "fit") is None
 
 
 def test_skip_is_what_asv_treats_as_skipped():
-    assert issubclass(support.Skip, NotImplementedError)
+    assert issubclass(skip.Skip, NotImplementedError)
 
 
 def test_tier_selection(monkeypatch):
-    monkeypatch.delenv(support.TIER_ENV, raising=False)
-    assert support.tier() == "quick"
-    with pytest.raises(support.Skip, match="full tier only; set PYHF_BENCH_TIER=full"):
-        support.require_tier(False, "1000 bins")
-    support.require_tier(True, "10 bins")
-    monkeypatch.setenv(support.TIER_ENV, "full")
-    support.require_tier(False, "1000 bins")  # runs
-    monkeypatch.setenv(support.TIER_ENV, "fast")
+    monkeypatch.delenv(tiers.TIER_ENV, raising=False)
+    assert tiers.tier() == "quick"
+    with pytest.raises(skip.Skip, match="full tier only; set PYHF_BENCH_TIER=full"):
+        tiers.require_tier(False, "1000 bins")
+    tiers.require_tier(True, "10 bins")
+    monkeypatch.setenv(tiers.TIER_ENV, "full")
+    tiers.require_tier(False, "1000 bins")  # runs
+    monkeypatch.setenv(tiers.TIER_ENV, "fast")
     with pytest.raises(UserError, match="PYHF_BENCH_TIER='fast'"):
-        support.tier()
+        tiers.tier()
 
 
 def test_quick_tier_declaration_of_a_benchmark_class(monkeypatch):
-    monkeypatch.delenv(support.TIER_ENV, raising=False)
+    monkeypatch.delenv(tiers.TIER_ENV, raising=False)
 
-    class Demo(support.BackendBenchmark):
+    class Demo(benchmark.BackendBenchmark):
         quick = {"n_bins": (10,)}
 
-    with pytest.raises(support.Skip, match="Demo with n_bins=1000 is in the full tier only"):
+    with pytest.raises(skip.Skip, match="Demo with n_bins=1000 is in the full tier only"):
         Demo().activate("numpy", "cpu", "64b", n_bins=1000)
 
 
@@ -160,7 +160,7 @@ def test_setup_runs_once_per_process_and_parameter_combination():
     # asv calls setup before every sample; what it built must survive to the next sample.
     calls = []
 
-    class Counted(support.BackendBenchmark):
+    class Counted(benchmark.BackendBenchmark):
         def setup(self, backend, device, precision):
             calls.append((backend, device, precision))
             self.built = len(calls)
@@ -172,17 +172,17 @@ def test_setup_runs_once_per_process_and_parameter_combination():
     bench.setup("numpy", "cpu", "32b")  # another combination: set up again
     assert len(calls) == 2 and bench.built == 2
 
-    class Failing(support.BackendBenchmark):
+    class Failing(benchmark.BackendBenchmark):
         def setup(self, backend, device, precision):
             calls.append("failing")
-            raise support.Skip("not here")
+            raise skip.Skip("not here")
 
     for _ in range(2):  # a skip is not remembered as a finished setup
         with pytest.raises(NotImplementedError):
             Failing().setup("numpy", "cpu", "64b")
     assert calls.count("failing") == 2
 
-    class WithTeardown(support.BackendBenchmark):
+    class WithTeardown(benchmark.BackendBenchmark):
         def setup(self, backend, device, precision):
             calls.append("torn")
 
@@ -200,7 +200,7 @@ def test_setup_runs_once_per_process_and_parameter_combination():
     [("0.7.6", (0, 7, 6)), ("0.7.7.dev3+g1a2b3c", (0, 7, 7)), ("0.7.0rc1", (0, 7, 0)), ("0.6.3", (0, 6, 3))],
 )
 def test_version_tuple(version, release):
-    assert support.version_tuple(version) == release
+    assert pyhfversions.version_tuple(version) == release
 
 
 @pytest.mark.parametrize(
@@ -216,19 +216,19 @@ def test_version_tuple(version, release):
     ],
 )
 def test_era_for_version(version, era):
-    assert support.era_for_version(version) == era
+    assert pyhfversions.era_for_version(version) == era
 
 
 def test_running_in_the_wrong_era_is_a_skip(monkeypatch):
-    monkeypatch.setenv(support.ERA_ENV, "modern")
-    with pytest.raises(support.Skip, match="pyhf 0.7.0 is benchmarked in the 'vintage' era, not in 'modern'"):
-        support.check_era("0.7.0")
-    support.check_era("0.7.6")
+    monkeypatch.setenv(pyhfversions.ERA_ENV, "modern")
+    with pytest.raises(skip.Skip, match="pyhf 0.7.0 is benchmarked in the 'vintage' era, not in 'modern'"):
+        pyhfversions.check_era("0.7.0")
+    pyhfversions.check_era("0.7.6")
     # pyhf main's 2025 code describes as 0.7.1.devN: its era comes from the planner (date), not here.
-    support.check_era("0.7.1.dev412")
-    monkeypatch.setenv(support.ERA_ENV, "ancient")
+    pyhfversions.check_era("0.7.1.dev412")
+    monkeypatch.setenv(pyhfversions.ERA_ENV, "ancient")
     with pytest.raises(UserError, match="not an era in eras.json"):
-        support.check_era("0.7.6")
+        pyhfversions.check_era("0.7.6")
 
 
 def test_eras_match_the_asv_matrix():
@@ -237,12 +237,12 @@ def test_eras_match_the_asv_matrix():
 
     conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)
     labelled = [entry["env_nobuild"]["PYHF_BENCH_ERA"] for entry in conf["include"]]
-    assert sorted(labelled) == sorted(support.eras())
+    assert sorted(labelled) == sorted(pyhfversions.eras())
     assert conf["exclude"] == [{"python": ".*"}]  # no unlabelled base environment
     for entry in conf["include"]:
         assert entry["req"]["torch"] == "2.13.0"  # an unpinned torch pulls several GB of CUDA wheels
     # Consecutive, non-overlapping pyhf ranges.
-    ordered = sorted(support.eras().values(), key=lambda e: support.version_tuple(e["pyhf_min"]))
+    ordered = sorted(pyhfversions.eras().values(), key=lambda e: pyhfversions.version_tuple(e["pyhf_min"]))
     for before, after in zip(ordered, ordered[1:]):
         assert before["pyhf_max"] == after["pyhf_min"]
     assert ordered[-1]["pyhf_max"] is None
@@ -266,7 +266,7 @@ def test_synchronize_blocks_every_jax_leaf(monkeypatch):
     jax = pytest.importorskip("jax")
     monkeypatch.delattr(jax, "block_until_ready")
     leaves = [_Leaf(), _Leaf(), _Leaf()]
-    rt = support.Runtime("jax", "cpu", "64b", "scipy", "0.7.6")
+    rt = runtime.Runtime("jax", "cpu", "64b", "scipy", "0.7.6")
     result = (leaves[0], [leaves[1], {"x": leaves[2]}])
     assert rt.synchronize(result) is result
     assert [leaf.blocked for leaf in leaves] == [1, 1, 1]
@@ -276,9 +276,9 @@ def test_synchronize_waits_for_cuda_with_pytorch_on_gpu(monkeypatch):
     torch = pytest.importorskip("torch")
     calls = []
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: calls.append("sync"))
-    support.Runtime("pytorch", "gpu", "32b", "scipy", "0.7.6").synchronize(1.0)
+    runtime.Runtime("pytorch", "gpu", "32b", "scipy", "0.7.6").synchronize(1.0)
     assert calls == ["sync"]
-    support.Runtime("pytorch", "cpu", "32b", "scipy", "0.7.6").synchronize(1.0)
+    runtime.Runtime("pytorch", "cpu", "32b", "scipy", "0.7.6").synchronize(1.0)
     assert calls == ["sync"]  # CPU execution is synchronous: nothing to wait for
 
 
@@ -286,12 +286,12 @@ def test_synchronize_waits_for_tensorflow_devices(monkeypatch):
     tf = pytest.importorskip("tensorflow")
     calls = []
     monkeypatch.setattr(tf.test.experimental, "sync_devices", lambda: calls.append("sync"))
-    support.Runtime("tensorflow", "gpu", "64b", "scipy", "0.7.6").synchronize(1.0)
+    runtime.Runtime("tensorflow", "gpu", "64b", "scipy", "0.7.6").synchronize(1.0)
     assert calls == ["sync"]
     # Without sync_devices (older TF), reading each value waits for it.
     monkeypatch.delattr(tf.test.experimental, "sync_devices")
     leaf = _Leaf()
-    support.Runtime("tensorflow", "gpu", "64b", "scipy", "0.7.6").synchronize([leaf])
+    runtime.Runtime("tensorflow", "gpu", "64b", "scipy", "0.7.6").synchronize([leaf])
     assert leaf.read == 1
 
 
@@ -330,7 +330,7 @@ def _forkserver_children(backends) -> str:
         "    read, write = os.pipe()\n"
         "    pid = os.fork()\n"
         "    if pid == 0:\n"
-        "        from pyhf_bench.core.support import activate\n"
+        "        from pyhf_bench.core.runtime import activate\n"
         "        rt = activate(backend, 'cpu', '64b')\n"
         "        import pyhf\n"
         "        os.write(write, json.dumps([pyhf.get_backend()[0].name, value(pyhf)]).encode())\n"
@@ -352,7 +352,7 @@ def test_asv_forkserver_preloads_pyhf_only_by_default():
     assert result["children"]["jax"][1] == pytest.approx(result["server"][1], rel=1e-12)
 
 
-@pytest.mark.skipif(support.accelerator_present(), reason="this machine has an accelerator: no framework is preloaded")
+@pytest.mark.skipif(axes.accelerator_present(), reason="this machine has an accelerator: no framework is preloaded")
 def test_asv_forkserver_preloads_the_frameworks_and_its_children_switch_backend():
     """With PYHF_BENCH_PRELOAD=frameworks (pyhf-bench asv-run) and no accelerator, the server imports the frameworks.
 
@@ -367,7 +367,7 @@ def test_asv_forkserver_preloads_the_frameworks_and_its_children_switch_backend(
     for backend, (child_backend, child_value) in result["children"].items():
         fresh = run_python(
             "import json\n"
-            "from pyhf_bench.core.support import activate\n"
+            "from pyhf_bench.core.runtime import activate\n"
             f"activate({backend!r}, 'cpu', '64b')\n"
             "import pyhf\n"
             "m = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])\n"
@@ -383,7 +383,7 @@ def test_asv_forkserver_preloads_the_frameworks_and_its_children_switch_backend(
 def test_asv_forkserver_preloads_no_framework_where_an_accelerator_is_present():
     """CUDA initialised before a fork breaks the children: with an accelerator, only pyhf is preloaded.
 
-    TPU_NAME is one of the signs :func:`support.device_node_present` reads; the
+    TPU_NAME is one of the signs :func:`axes.device_node_present` reads; the
     child still activates jax itself.
     """
     result = run_python(_forkserver_children(["jax"]), env={"TPU_NAME": "local", "PYHF_BENCH_PRELOAD": "frameworks"})
@@ -403,9 +403,9 @@ def test_processes_spawned_by_a_benchmark_do_not_take_themselves_for_the_forkser
     script = tmp_path / "spawner.py"  # spawn re-imports the main module: a file, not python -c
     script.write_text(
         "import sys, json, multiprocessing\n"
-        "from pyhf_bench.core import support\n"
+        "from pyhf_bench.core import axes, benchmark, budgets, forkserver, pyhfversions, runtime, skip, tiers\n"
         "def child(queue):\n"
-        "    queue.put([sys.argv[1:2], support._is_asv_forkserver(sys.argv), support.preload_in_forkserver()])\n"
+        "    queue.put([sys.argv[1:2], forkserver.is_asv_forkserver(sys.argv), forkserver.preload_in_forkserver()])\n"
         "if __name__ == '__main__':\n"
         "    from asv.runner import BENCHMARK_RUN_SCRIPT\n"
         "    sys.argv = [BENCHMARK_RUN_SCRIPT, 'run_server', 'benchmarks', '/tmp/no-socket']\n"
@@ -413,7 +413,7 @@ def test_processes_spawned_by_a_benchmark_do_not_take_themselves_for_the_forkser
         "    queue = ctx.Queue()\n"
         "    p = ctx.Process(target=child, args=(queue,))\n"
         "    p.start(); got = queue.get(timeout=120); p.join()\n"
-        "    print('@@' + json.dumps({'server': support._is_asv_forkserver(sys.argv), 'child': got}))\n"
+        "    print('@@' + json.dumps({'server': forkserver.is_asv_forkserver(sys.argv), 'child': got}))\n"
     )
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("@@")]
@@ -437,4 +437,28 @@ def test_env_json_reports_this_environment():
     assert "numpy/cpu/64b" in report["usable"]
     assert {c["reason"] for c in numpy["combinations"] if not c["usable"]} == {
         "pyhf's numpy backend runs on the CPU only"
+    }
+
+
+def test_every_backend_module_is_in_the_registry_and_the_axes():
+    """Adding a backend is one ``core/backends/<name>_backend.py`` plus its registry line: a module left out fails here."""
+    import importlib
+    import pkgutil
+
+    from pyhf_bench.core import backends
+    from pyhf_bench.core.backends.base import Backend
+
+    found = {}
+    for info in pkgutil.iter_modules(backends.__path__):
+        if info.name.endswith("_backend"):
+            module = importlib.import_module(f"pyhf_bench.core.backends.{info.name}")
+            for value in vars(module).values():
+                if isinstance(value, type) and issubclass(value, Backend) and value is not Backend:
+                    found[value.name] = (info.name, value)
+    assert sorted(found) == sorted(backends.REGISTRY) == sorted(axes.BACKENDS)
+    for name, (module_name, cls) in found.items():
+        assert module_name == f"{name}_backend"  # named as pyhf names its backends, never as the framework
+        assert type(backends.REGISTRY[name]) is cls
+    assert forkserver.FORKSERVER_FRAMEWORKS == {
+        name: b.forkserver_modules for name, b in backends.REGISTRY.items() if b.forkserver_modules
     }

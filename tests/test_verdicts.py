@@ -146,7 +146,7 @@ HYPOTEST_CODE = """
 import json, pyhf
 from pyhf_bench.likelihoods.inference import HypotestSettings, Problem, as_float
 from pyhf_bench.likelihoods import load
-from pyhf_bench.core.support import activate
+from pyhf_bench.core.runtime import activate
 lk = load("mine")
 rt = activate("numpy")
 problem = Problem.from_likelihood(rt, lk)

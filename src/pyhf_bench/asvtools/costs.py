@@ -27,16 +27,13 @@ interpreter (switching frameworks in one process is fragile).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from pyhf_bench import UserError
-from pyhf_bench.core.files import atomic_file
+from pyhf_bench.core.childjson import run_code
 
 OPERATIONS = ("logpdf", "value_and_grad", "fit_step", "batched_logpdf")
 #: Synthetic model sizes (total bins); 10^5 bins is 4 channels of 25,000 bins, 200,005 parameters.
@@ -103,7 +100,7 @@ class InterpolatorStep:
 
 
 def interpolator_step(rt, code, n_sys: int, n_bins: int) -> InterpolatorStep:
-    from pyhf_bench.core.support import interpolator
+    from pyhf_bench.core.pyhfversions import interpolator
     from pyhf_bench.core.synthetic import make_alphasets, make_histogramssets
 
     with rt.scope():
@@ -252,7 +249,7 @@ def describe(problem) -> dict:
 def measure(backend: str, precision: str, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS,
             interp_bins=INTERP_BINS) -> list[dict]:
     """The rows of one backend at one precision, in this process (see :func:`table` for the fresh ones)."""
-    from pyhf_bench.core.support import activate
+    from pyhf_bench.core.runtime import activate
 
     rt = activate(backend, "cpu", precision)
     rows = []
@@ -275,8 +272,9 @@ import json, warnings
 warnings.simplefilter("ignore")
 from pyhf_bench.asvtools.costs import measure
 from pyhf_bench.asvtools.costs import framework_versions
+from pyhf_bench.core.childjson import emit
 rows = measure(BACKEND, PRECISION, SIZES, BATCHES, LIKELIHOODS, INTERP)
-print("@@" + json.dumps({"versions": framework_versions(BACKEND), "rows": rows}))
+emit({"versions": framework_versions(BACKEND), "rows": rows})
 """
 
 
@@ -300,21 +298,13 @@ def framework_versions(backend: str) -> dict:
 
 
 def measure_in_subprocess(backend, precision, sizes, batches, likelihoods, interp_bins=(), timeout: float = 1800) -> dict:
-    code = (
-        _WORKER.replace("BACKEND", repr(backend))
-        .replace("PRECISION", repr(precision))
-        .replace("SIZES", repr(tuple(sizes)))
-        .replace("BATCHES", repr(tuple(batches)))
-        .replace("LIKELIHOODS", repr(tuple(likelihoods)))
-        .replace("INTERP", repr(tuple(interp_bins)))
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-    raise RuntimeError(f"counting {backend}/{precision} failed (exit {proc.returncode}): {tail[0]}")
+    """The rows of one backend at one precision, counted in a fresh interpreter."""
+    values = {"BACKEND": backend, "PRECISION": precision, "SIZES": tuple(sizes), "BATCHES": tuple(batches),
+              "LIKELIHOODS": tuple(likelihoods), "INTERP": tuple(interp_bins)}
+    child = run_code(_WORKER, values, timeout)
+    if child.result is None:
+        raise RuntimeError(f"counting {backend}/{precision} failed (exit {child.returncode}): {child.last_line}")
+    return child.result
 
 
 def table(backends=BACKENDS, precisions=PRECISIONS, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS,
@@ -356,48 +346,3 @@ def load_table(path) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("rows"), list):
         raise UserError(f"{path} is not a cost table of format {FORMAT}; regenerate it with `pyhf-bench costs`")
     return data
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(float(x)) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise UserError(f"{text!r} is not a comma-separated list of integers; e.g. 10,100,1000") from None
-    if not values or min(values) < 1:
-        raise UserError(f"{text!r}: sizes must be positive integers; e.g. 10,100,1000")
-    return values
-
-
-def _cmd(args) -> int:
-    sizes = _ints(args.sizes) if args.sizes else BIN_SIZES
-    batches = _ints(args.batches) if args.batches else BATCH_SIZES
-    likelihoods = tuple(args.likelihood) if args.likelihood is not None else LIKELIHOODS
-    interp_bins = _ints(args.interpolator_bins) if args.interpolator_bins else INTERP_BINS
-    out = Path(args.out) if args.out else None
-    if out is not None and not out.parent.is_dir():
-        raise UserError(f"{out.parent} does not exist; create it or choose another --out")
-    try:
-        result = table(tuple(args.backend or BACKENDS), tuple(args.precision or PRECISIONS), sizes, batches, likelihoods,
-                       interp_bins)
-    except RuntimeError as exc:
-        raise UserError(f"{exc}; run `python -c 'from pyhf_bench.asvtools.costs import measure; measure(...)'` to see why") from None
-    text = json.dumps(result, indent=1)
-    if out is not None:
-        with atomic_file(out) as fh:
-            fh.write(text + "\n")
-        print(f"{len(result['rows'])} rows -> {out}")
-    else:
-        print(text)
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("costs", help="flops, bytes and kernels of each benchmarked step, from the compilers")
-    p.add_argument("--out", help="write the JSON table here (atomically); default: print it")
-    p.add_argument("--backend", action="append", choices=BACKENDS, help="repeatable (default: both)")
-    p.add_argument("--precision", action="append", choices=PRECISIONS, help="repeatable (default: both)")
-    p.add_argument("--sizes", help=f"synthetic bin counts, comma-separated (default: {','.join(map(str, BIN_SIZES))})")
-    p.add_argument("--batches", help=f"batch sizes (default: {','.join(map(str, BATCH_SIZES))})")
-    p.add_argument("--likelihood", action="append", help="published likelihood key, repeatable (default: the quick ones)")
-    p.add_argument("--interpolator-bins", help=f"bins of the interpolator rows (default: {','.join(map(str, INTERP_BINS))})")
-    p.set_defaults(func=_cmd)

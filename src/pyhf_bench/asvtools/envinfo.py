@@ -7,15 +7,13 @@ import must not take the report down with it).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import subprocess
-import sys
 
-from pyhf_bench.core import support
+from pyhf_bench.core import axes, pyhfversions, runtime, skip, tiers
+from pyhf_bench.core.backends import REGISTRY
+from pyhf_bench.core.childjson import run_code
 
-_MODULES = {"numpy": "numpy", "jax": "jax", "pytorch": "torch", "tensorflow": "tensorflow"}
 # Accelerators first: a TensorFlow CPU activation hides the GPUs for the rest of the process.
 _PROBE_DEVICES = ("gpu", "tpu", "cpu")
 
@@ -33,50 +31,49 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def _probe_backend(backend: str) -> dict:
+def probe_backend(backend: str) -> dict:
     """Runs in a child process: try every device x precision of *backend*."""
     import importlib.metadata as md
 
-    result: dict = {"module": _MODULES[backend], "version": None, "combinations": []}
-    for dist in (_MODULES[backend], f"{_MODULES[backend]}-cpu"):
+    framework = REGISTRY[backend].framework
+    result: dict = {"module": framework, "version": None, "combinations": []}
+    for dist in (framework, f"{framework}-cpu"):
         try:
             result["version"] = md.version(dist)
             break
         except md.PackageNotFoundError:
             continue
     for device in _PROBE_DEVICES:
-        for precision in support.PRECISIONS:
+        for precision in axes.PRECISIONS:
             entry = {"device": device, "precision": precision, "usable": False, "reason": None}
             try:
-                support.activate(backend, device, precision)
+                runtime.activate(backend, device, precision)
                 entry["usable"] = True
-            except support.Skip as exc:
+            except skip.Skip as exc:
                 entry["reason"] = str(exc)
             except Exception as exc:  # noqa: BLE001 - report, don't crash the probe
                 entry["reason"] = f"{type(exc).__name__}: {exc}"
             result["combinations"].append(entry)
-    result["combinations"].sort(key=lambda e: (support.DEVICES.index(e["device"]), e["precision"]))
+    result["combinations"].sort(key=lambda e: (axes.DEVICES.index(e["device"]), e["precision"]))
     return result
 
 
 def probe(backend: str, timeout: float = 600) -> dict:
     """Probe *backend* in a fresh interpreter and return its JSON report."""
-    support.check_choice("backend", backend)
-    code = f"import json, pyhf_bench.asvtools.envinfo as e; print('@@' + json.dumps(e._probe_backend({backend!r})))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+    axes.check_choice("backend", backend)
+    code = "from pyhf_bench.asvtools.envinfo import probe_backend; from pyhf_bench.core.childjson import emit; emit(probe_backend(BACKEND))"
+    child = run_code(code, {"BACKEND": backend}, timeout)
+    if child.result is not None:
+        return child.result
     return {
-        "module": _MODULES[backend],
+        "module": REGISTRY[backend].framework,
         "version": None,
         "combinations": [],
-        "error": f"probe process exited with {proc.returncode}: {tail[0]}",
+        "error": f"probe process exited with {child.returncode}: {child.last_line}",
     }
 
 
-def environment_report(backends=support.BACKENDS) -> dict:
+def environment_report(backends=axes.BACKENDS) -> dict:
     import importlib.metadata as md
 
     def version(dist):
@@ -91,10 +88,10 @@ def environment_report(backends=support.BACKENDS) -> dict:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "pyhf": version("pyhf"),
-        "era": os.environ.get(support.ERA_ENV),
-        "tier": support.tier(),
+        "era": os.environ.get(pyhfversions.ERA_ENV),
+        "tier": tiers.tier(),
         "optimizers": {"scipy": version("scipy"), "minuit": version("iminuit")},
-        "device_nodes": {d: support.device_node_present(d) for d in support.DEVICES},
+        "device_nodes": {d: axes.device_node_present(d) for d in axes.DEVICES},
         "backends": {b: probe(b) for b in backends},
     }
     report["usable"] = sorted(

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from pyhf_bench import UserError
-from pyhf_bench.core import support
+from pyhf_bench.core import pyhfversions
 
 #: The extras of pyhf that the benchmarks install (the backends and minuit).
 BACKEND_EXTRAS = ("jax", "torch", "tensorflow", "minuit", "backends")
@@ -58,7 +58,7 @@ def git(repo, *args: str) -> str:
 def release_tags(repo) -> list[str]:
     """The release tags ``vX.Y.Z`` of *repo* on any branch, oldest version first (pre-releases left out)."""
     tags = [t for t in git(repo, "tag", "--list", "v[0-9]*").split() if re.fullmatch(r"v\d+(\.\d+)*", t)]
-    return sorted(tags, key=lambda t: support.version_tuple(t[1:]))
+    return sorted(tags, key=lambda t: pyhfversions.version_tuple(t[1:]))
 
 
 def _release_dates(repo) -> list[tuple[str, str, int]]:
@@ -126,18 +126,18 @@ def conflicts(requirements: list[str], pins: dict[str, str]) -> list[str]:
 
 def place(repo, commit: str, version: str | None, releases: list[tuple[str, str, int]]) -> Placement:
     """Where *commit* runs, and why (see the module docstring)."""
-    eras = support.eras()
+    eras = pyhfversions.eras()
     tagged = {c: v for v, c, _ in releases}
     if commit in tagged:
-        era = support.era_for_version(tagged[commit])
+        era = pyhfversions.era_for_version(tagged[commit])
         why = f"release v{tagged[commit]}"
     else:
         when = int(git(repo, "show", "-s", "--format=%ct", commit))
         before = [row for row in releases if row[2] <= when]
         if not before:
             return Placement(commit, version, None, f"dated {_day(when)}, before every release tag: in no era")
-        newest = max(before, key=lambda row: support.version_tuple(row[0]))
-        era = support.era_for_version(newest[0])
+        newest = max(before, key=lambda row: pyhfversions.version_tuple(row[0]))
+        era = pyhfversions.era_for_version(newest[0])
         why = f"dated {_day(when)}, after v{newest[0]} ({_day(newest[2])})"
     if era is None:
         return Placement(commit, version, None, f"{why}: in no era of eras.json")
@@ -170,7 +170,7 @@ def place_all(repo, commits: list[str], version_of) -> list[Placement]:
 
 def era_of_environment(env_name: str) -> str | None:
     """The era of an asv environment name (``…-PYHF_BENCH_ERA<name>``, from the include entry's env_nobuild)."""
-    match = re.search(rf"{support.ERA_ENV}(\w+)$", env_name)
+    match = re.search(rf"{pyhfversions.ERA_ENV}(\w+)$", env_name)
     return match.group(1) if match else None
 
 
@@ -181,7 +181,7 @@ def changed_pins(era: str) -> dict[str, tuple[str, str]]:
     only ever adds, upgrades or downgrades, and a test's smaller matrix omits some.
     """
     changed = {}
-    for name, pinned in support.eras()[era]["pins"].items():
+    for name, pinned in pyhfversions.eras()[era]["pins"].items():
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -199,7 +199,7 @@ def same_version(installed: str, pinned: str) -> bool:
 def guard(env_name: str) -> int:
     """After asv installed a commit: 0 if the era's pins hold; else restore them, say what changed, and return 1."""
     era = era_of_environment(env_name)
-    if era is None or era not in support.eras():
+    if era is None or era not in pyhfversions.eras():
         return 0  # not one of the suite's era environments (e.g. a test's own matrix)
     changed = changed_pins(era)
     if not changed:

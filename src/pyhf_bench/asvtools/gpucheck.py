@@ -17,14 +17,7 @@ The result is JSON (``--out FILE``); ``tests/test_gpu.py`` asserts on it and
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-from pyhf_bench import UserError
-from pyhf_bench.core.files import atomic_file
+from pyhf_bench.core.childjson import run_code
 
 #: Relative CLs tolerance between the device and the CPU.  64b: both sides are
 #: float64, only the order of floating-point reductions differs.  32b: float32
@@ -35,7 +28,9 @@ _PROBE = r"""
 import json, time, warnings
 warnings.simplefilter("ignore")
 from pyhf_bench.likelihoods.inference import Problem, as_float
-from pyhf_bench.core.support import Skip, activate, device_peak_memory, warm_up
+from pyhf_bench.core.childjson import emit
+from pyhf_bench.core.runtime import activate, device_peak_memory, warm_up
+from pyhf_bench.core.skip import Skip
 from pyhf_bench.core.synthetic import make_spec
 
 backend, device, precision = BACKEND, DEVICE, PRECISION
@@ -43,7 +38,7 @@ out = {"backend": backend, "device": device, "precision": precision}
 try:
     rt = activate(backend, device, precision)
 except Skip as exc:
-    print("@@" + json.dumps({**out, "skipped": str(exc)}))
+    emit({**out, "skipped": str(exc)})
     raise SystemExit(0)
 try:
     from pyhf_bench.likelihoods import load
@@ -75,24 +70,18 @@ out["logpdf_seconds_unsynchronized"] = best(launch)
 rt.synchronize(launch())
 out["logpdf_seconds_synchronized"] = best(lambda: rt.synchronize(launch()))
 out["peak_device_memory_bytes"] = device_peak_memory(rt)
-print("@@" + json.dumps(out))
+emit(out)
 """
 
 
 def probe(backend: str, device: str, precision: str, batch_size: int = 1000, timeout: float = 900) -> dict:
-    code = (
-        _PROBE.replace("BACKEND", repr(backend))
-        .replace("DEVICE", repr(device))
-        .replace("PRECISION", repr(precision))
-        .replace("BATCH", str(int(batch_size)))
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-    return {"backend": backend, "device": device, "precision": precision, "error": f"exit {proc.returncode}: {tail[0]}"}
+    """One backend on one device at one precision, in a fresh interpreter (see the module docstring)."""
+    values = {"BACKEND": backend, "DEVICE": device, "PRECISION": precision, "BATCH": int(batch_size)}
+    child = run_code(_PROBE, values, timeout)
+    if child.result is not None:
+        return child.result
+    return {"backend": backend, "device": device, "precision": precision,
+            "error": f"exit {child.returncode}: {child.last_line}"}
 
 
 def check(backends=("jax", "pytorch", "tensorflow"), device: str = "gpu", batch_size: int = 1000) -> dict:
@@ -113,26 +102,3 @@ def check(backends=("jax", "pytorch", "tensorflow"), device: str = "gpu", batch_
                 )
             rows.append(row)
     return {"device": device, "batch_size": batch_size, "tolerance": TOLERANCE, "rows": rows}
-
-
-def _cmd(args) -> int:
-    backends = tuple(args.backend or ("jax", "pytorch", "tensorflow"))
-    result = check(backends, args.device, args.batch_size)
-    text = json.dumps(result, indent=1)
-    if args.out:
-        out = Path(args.out)
-        if not out.parent.is_dir():
-            raise UserError(f"{out.parent} does not exist; create it or choose another --out")
-        with atomic_file(out) as fh:
-            fh.write(text + "\n")
-    print(text)
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("gpu-check", help="validate placement, CPU agreement and synchronisation on a GPU/TPU")
-    p.add_argument("--device", default="gpu", choices=("gpu", "tpu"))
-    p.add_argument("--backend", action="append", choices=("jax", "pytorch", "tensorflow"), help="repeatable")
-    p.add_argument("--batch-size", type=int, default=1000, help="batch size of the synchronisation probe")
-    p.add_argument("--out", help="also write the JSON here (atomically)")
-    p.set_defaults(func=_cmd)

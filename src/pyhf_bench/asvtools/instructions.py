@@ -180,7 +180,7 @@ def _child(args: dict) -> int:
     params = list(args["params"])
     if hasattr(bench, "setup_cache"):
         params.insert(0, bench.setup_cache())  # asv passes setup_cache's value first
-    from pyhf_bench.core.support import Skip
+    from pyhf_bench.core.skip import Skip
 
     try:
         bench.setup(*params)
@@ -361,7 +361,7 @@ def survey(benchmark_dir: Path, repeats: int, within: list[str] | None = None, f
             try:
                 bench.setup(*params)
                 counts.append(bench.track_instructions(*params))
-            except NotImplementedError as exc:  # support.Skip
+            except NotImplementedError as exc:  # core.skip.Skip
                 skip = str(exc)
                 break
             seconds.append(round(time.monotonic() - started, 1))

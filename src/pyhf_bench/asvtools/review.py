@@ -51,7 +51,7 @@ from pathlib import Path
 from pyhf_bench import UserError
 from pyhf_bench.asvtools import history
 from pyhf_bench.asvtools import selection
-from pyhf_bench.core import support
+from pyhf_bench.core import tiers
 from pyhf_bench.asvtools.envinfo import machine_description
 from pyhf_bench.core.files import atomic_file
 from pyhf_bench.asvtools.instructions import DEFAULT_INSTRUCTION_FACTOR
@@ -589,7 +589,7 @@ def _review_cmd(args) -> int:
     if args.instruction_factor <= 1:
         raise UserError(f"--instruction-factor {args.instruction_factor}: give a factor above 1 "
                         f"(e.g. {DEFAULT_INSTRUCTION_FACTOR})")
-    benchmarks = selection.for_asv(config, support.tier(), args.bench)  # the quick tier: only what runs
+    benchmarks = selection.for_asv(config, tiers.tier(), args.bench)  # the quick tier: only what runs
     verdict = review_commits(config, era_environment(config, args.era), args.base, args.head, args.factor,
                              args.confirm_rounds, machine=args.machine, benchmarks=benchmarks,
                              echo=lambda text: print(text, flush=True), instruction_factor=args.instruction_factor)

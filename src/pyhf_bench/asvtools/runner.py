@@ -38,7 +38,7 @@ from pyhf_bench.asvtools import selection
 from pyhf_bench.asvtools.asvmachine import ensure_machine, machine_name
 from pyhf_bench.asvtools.asvoutput import Progress, asv_stream, clock, result_file, tally
 from pyhf_bench.asvtools.eraplan import git, release_tags
-from pyhf_bench.core import support
+from pyhf_bench.core import axes, forkserver, pyhfversions, tiers
 from pyhf_bench.core.files import atomic_file
 
 OFFLINE_CONFIG = "asv.offline.conf.json"
@@ -164,7 +164,7 @@ def commit_version(repo: Path, commit: str) -> str | None:
         return release + (f"{kind}{number}" if kind else "")
     if kind:
         return f"{release}{kind}{int(number) + 1}.dev{distance}"
-    parts = support.version_tuple(release)
+    parts = pyhfversions.version_tuple(release)
     return ".".join(map(str, parts[:-1] + (parts[-1] + 1,))) + f".dev{distance}"
 
 
@@ -189,10 +189,10 @@ def era_entries(config: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
     names = [env.name for env in environment.get_environments(Config.load(str(config)), None)]
     out: dict[str, tuple[str, tuple[str, ...]]] = {}
     for entry in _load_asv_config(config).get("include", []):
-        era = entry.get("env_nobuild", {}).get(support.ERA_ENV)
+        era = entry.get("env_nobuild", {}).get(pyhfversions.ERA_ENV)
         if era is None:
             continue
-        found = [name for name in names if name.endswith(f"-{support.ERA_ENV}{era}")]
+        found = [name for name in names if name.endswith(f"-{pyhfversions.ERA_ENV}{era}")]
         if len(found) != 1 or era in out:
             raise UserError(f"asv config {config} has {len(found)} environments for era {era!r}; expected one "
                             "include entry")
@@ -266,11 +266,11 @@ def run(config: Path, revisions: list[str], *, repo: str | None = None, eras: li
     """
     config = Path(config).resolve()
     if tier:
-        os.environ[support.TIER_ENV] = support.check_choice("tier", tier)
-    tier = support.tier()
+        os.environ[tiers.TIER_ENV] = axes.check_choice("tier", tier)
+    tier = tiers.tier()
     for era in eras or []:
-        if era not in support.eras():
-            raise UserError(f"unknown era {era!r}; choose one of: {', '.join(support.eras())}")
+        if era not in pyhfversions.eras():
+            raise UserError(f"unknown era {era!r}; choose one of: {', '.join(pyhfversions.eras())}")
     if repo:
         config, repository = config_for_clone(config, Path(repo))
     else:
@@ -319,7 +319,7 @@ class Pass:
 
     @property
     def label(self) -> str:
-        return f"era {self.era}" + (" (memory)" if self.env.get(support.PRELOAD_ENV) == "pyhf" else "")
+        return f"era {self.era}" + (" (memory)" if self.env.get(forkserver.PRELOAD_ENV) == "pyhf" else "")
 
 
 def _passes(config: Path, grouped: dict[str, list[eraplan.Placement]], tier: str, passthrough: list[str]) -> list[Pass]:

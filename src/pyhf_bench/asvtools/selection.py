@@ -1,7 +1,7 @@
 """A tier's parameter combinations as asv's own ``-b`` selection: ``pyhf-bench asv-run``.
 
 ``PYHF_BENCH_TIER`` selects a tier inside each benchmark's ``setup``: a
-combination outside it raises :class:`support.Skip`.  That is the one rule, and
+combination outside it raises :class:`skip.Skip`.  That is the one rule, and
 plain ``asv run`` obeys it, but asv forks a process for every combination just
 to hear it skip (~14 ms each under forkserver): the quick tier is ~110
 combinations that run among ~12,000 that skip, about 150 s of forks on these
@@ -10,7 +10,7 @@ rest as n/a without starting anything (``asv.runner.run_benchmark``), so this
 module turns each class's ``quick`` declaration into one anchored regex per
 benchmark that matches exactly its quick combinations.  The combinations come
 from asv_runner's own discovery (names, parameter values and the ids asv
-matches against), and membership is :func:`support.in_quick_tier`, the test
+matches against), and membership is :func:`tiers.in_quick_tier`, the test
 each ``setup`` applies, so the selection and the skips cannot disagree
 (``tests/test_selection.py`` checks both against asv).
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from pyhf_bench import UserError
-from pyhf_bench.core import support
+from pyhf_bench.core import axes, forkserver, skip, tiers
 from pyhf_bench.asvtools.asvmachine import ensure_machine, machine_name
 
 
@@ -73,7 +73,7 @@ def combinations(benchmark_dir: Path) -> list[Combination]:
             continue
         for values, ids in zip(itertools.product(*bench._params), itertools.product(*bench.params)):
             params = dict(zip(bench.param_names, values))
-            out.append(Combination(bench.name, tuple(ids), support.in_quick_tier(quick, params), bench.type, requires))
+            out.append(Combination(bench.name, tuple(ids), tiers.in_quick_tier(quick, params), bench.type, requires))
     return out
 
 
@@ -92,7 +92,7 @@ def tier_regexes(tier: str, benchmark_dir: Path, within: list[str] | None = None
 def _tier_selection(tier: str, benchmark_dir: Path, within: list[str] | None,
                     available: Callable[[str], bool] | None = None) -> dict[str, tuple[str, str]]:
     """``{benchmark: (asv's benchmark type, regex)}``: :func:`tier_regexes` by benchmark."""
-    support.check_choice("tier", tier)
+    axes.check_choice("tier", tier)
     if within:
         try:
             user = [re.compile(pattern) for pattern in within]
@@ -170,11 +170,11 @@ def asv_run_passes(tier: str, benchmark_dir: Path, asv_args: list[str],
     rest, bench = split_bench_args(asv_args)
     chosen = _tier_selection(tier, benchmark_dir, bench, available)
     passes = []
-    for memory, preload in ((False, os.environ.get(support.PRELOAD_ENV) or "frameworks"), (True, "pyhf")):
+    for memory, preload in ((False, os.environ.get(forkserver.PRELOAD_ENV) or "frameworks"), (True, "pyhf")):
         # asv's memory and peakmemory benchmarks: the benchmark process's own memory is the result.
         regexes = [regex for kind, regex in chosen.values() if (kind in MEMORY_KINDS) == memory]
         if regexes:
-            passes.append(({support.TIER_ENV: tier, support.PRELOAD_ENV: preload},
+            passes.append(({tiers.TIER_ENV: tier, forkserver.PRELOAD_ENV: preload},
                            [arg for regex in regexes for arg in ("-b", regex)] + rest))
     return passes
 
@@ -204,7 +204,7 @@ def asv_run(config: Path, tier: str | None = None, asv_args: Sequence[str] = ())
     config = Path(config).resolve()
     if not config.is_file():
         raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
-    tier = tier or support.tier()  # argparse and support.tier() check the name
+    tier = tier or tiers.tier()  # argparse and tiers.tier() check the name
     passthrough = list(asv_args)
     machine, registered = ensure_machine(machine_name(passthrough))
     if registered:

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from pyhf_bench import UserError
 from pyhf_bench.asvtools.envinfo import machine_description
-from pyhf_bench.core import support
+from pyhf_bench.core import axes, tiers
 from pyhf_bench.core.files import atomic_file
 from pyhf_bench.likelihoods import all_keys, load_key
 
@@ -70,8 +70,8 @@ def _grid_shards(grid: str) -> dict[str, str]:
     skip in seconds where there is no such device)."""
     out = {}
     for cls, worker_counts in GRID_SHARD_WORKERS.items():
-        for backend in support.BACKENDS:
-            for precision in support.PRECISIONS:
+        for backend in axes.BACKENDS:
+            for precision in axes.PRECISIONS:
                 for workers in worker_counts:
                     out[f"{grid}:{cls}:{backend}:{precision}:w{workers}"] = (
                         rf"^grid_scans\.{cls}\.\w+\({re.escape(repr(grid))}, {re.escape(repr(backend))}, "
@@ -86,12 +86,12 @@ def shards(keys: list[str]) -> dict[str, str]:
     A parameterised benchmark's name as asv matches it is
     ``module.Class.method('key', 'backend', ...)``, so ``\\('key'`` selects the
     combinations whose first parameter is that key; ``rest`` is the complement.
-    A whole grid's (``support.WHOLE_GRIDS``) likelihood shard leaves out the
+    A whole grid's (``axes.WHOLE_GRIDS``) likelihood shard leaves out the
     combinations of its grid shards.
     """
     out, grids = {}, {}
     for key in keys:
-        if key in support.WHOLE_GRIDS:
+        if key in axes.WHOLE_GRIDS:
             grids.update(_grid_shards(key))
         out[key] = _likelihood_regex(key)
     out[REST] = "^" + _no_likelihood(keys) + ".*"
@@ -128,7 +128,7 @@ def parts_of(name: str, keys: list[str]) -> dict[str, str]:
 def _likelihood_regex(key: str, after: str = "") -> str:
     """Combinations whose first parameter is *key* (then *after*), less its whole-grid shards'."""
     selects = r"\(" + re.escape(repr(key)) + after
-    if key not in support.WHOLE_GRIDS:
+    if key not in axes.WHOLE_GRIDS:
         return selects
     classes = "|".join(GRID_SHARD_WORKERS)
     counts = "|".join(str(w) for w in sorted({w for ws in GRID_SHARD_WORKERS.values() for w in ws}))
@@ -147,8 +147,8 @@ def backend_parts(key: str) -> dict[str, str]:
     not finished its fits after an hour); its parts together select exactly what
     the whole shard does, and the ledger counts either the whole or all its parts.
     """
-    backends = "|".join(re.escape(repr(b)) for b in support.BACKENDS)
-    parts = {f"{key}:{b}": _likelihood_regex(key, ", " + re.escape(repr(b))) for b in support.BACKENDS}
+    backends = "|".join(re.escape(repr(b)) for b in axes.BACKENDS)
+    parts = {f"{key}:{b}": _likelihood_regex(key, ", " + re.escape(repr(b))) for b in axes.BACKENDS}
     parts[f"{key}:{OTHER}"] = _likelihood_regex(key, rf", (?!(?:{backends})[,)])")
     return parts
 
@@ -253,7 +253,7 @@ def ledger_markdown(ledger: dict, keys: list[str]) -> str:
     whole grid (its grid shards summed), and a line with the total and what is not measured yet."""
     rows = ledger["shards"]
     partition = list(shards(keys))
-    grid_shards = {key: {s for s in partition if s.startswith(key + ":")} for key in support.WHOLE_GRIDS}
+    grid_shards = {key: {s for s in partition if s.startswith(key + ":")} for key in axes.WHOLE_GRIDS}
     grids = {key: [r for r in rows if r["shard"] in names] for key, names in grid_shards.items()}
     in_grids = {r["shard"] for grid_rows in grids.values() for r in grid_rows}
     lines = ["| shard | wall time | asv status | timeouts | suite | started (UTC) | load before → after |",
@@ -327,7 +327,7 @@ def suite_revision(checkout: Path) -> str | None:
 
 def run_shard(name: str, regex: str, tier: str, config: Path, asv_args: list[str], log_dir: Path) -> dict:
     """Run one shard under ``asv run --python=same --quick``; return its ledger row."""
-    env = dict(os.environ, **{support.TIER_ENV: tier})
+    env = dict(os.environ, **{tiers.TIER_ENV: tier})
     # asv runs each benchmark in a temporary working directory: a relative data
     # directory or registry would not be found there, and every combination would
     # skip ("cannot load ...") in seconds, passing for a measured shard.
@@ -417,7 +417,7 @@ def measure(config: Path, ledger_path: Path, tier: str = "full", only: list[str]
     partition; *remeasure*: run these again although recorded.  Returns the ledger's
     totals with the shards still left.
     """
-    tier = support.check_choice("tier", tier)
+    tier = axes.check_choice("tier", tier)
     config = Path(config).resolve()
     if not config.is_file():
         raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
@@ -431,7 +431,7 @@ def measure(config: Path, ledger_path: Path, tier: str = "full", only: list[str]
         raise UserError(f"ledger {ledger_path} records the {ledger['tier']} tier, not {tier}; use another --ledger")
     ledger.update(
         tier=tier,
-        command=f"{support.TIER_ENV}={tier} asv run --python=same --quick -b <shard regex> " + " ".join(asv_args),
+        command=f"{tiers.TIER_ENV}={tier} asv run --python=same --quick -b <shard regex> " + " ".join(asv_args),
         machine=machine_description(),
     )
     done = {row["shard"] for row in ledger["shards"] if row["returncode"] == 0 or not retry_failed}

@@ -28,8 +28,9 @@ from pyhf_bench.cli import tiers as tier_commands
 
 def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.cli import docs
-    from pyhf_bench.asvtools import costs
-    from pyhf_bench.asvtools import gpucheck
+    from pyhf_bench.cli import devices as device_commands
+    from pyhf_bench.cli import root as root_cli
+    from pyhf_bench.cli import scan as scan_commands
     from pyhf_bench.asvtools import history
     from pyhf_bench.asvtools import instruction_proof
     from pyhf_bench.asvtools import instructions
@@ -38,8 +39,6 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.reporting import references
     from pyhf_bench.reporting import report
     from pyhf_bench.asvtools import review
-    from pyhf_bench.cli import root as root_cli
-    from pyhf_bench import scan
 
     parser = argparse.ArgumentParser(
         prog="pyhf-bench",
@@ -48,17 +47,16 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     history.add_parser(sub)
     tier_commands.add_parsers(sub)
+    device_commands.add_parsers(sub)
     run_commands.add_parsers(sub)
     references.add_parser(sub)
     likelihoods.add_parser(sub)
-    gpucheck.add_parser(sub)
     report.add_parser(sub)
     review.add_parser(sub)
     profile_commands.add_parsers(sub)
     noise.add_parser(sub)
     root_cli.add_parsers(sub)
-    scan.add_parser(sub)
-    costs.add_parser(sub)
+    scan_commands.add_parsers(sub)
     accelerator_commands.add_parsers(sub)
     instruction_proof.add_parser(sub)
     instructions.add_parser(sub)

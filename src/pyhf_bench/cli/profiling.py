@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyhf_bench.core import support
+from pyhf_bench.core import axes
 from pyhf_bench.reporting.profiling import MIN_PROFILED_S, STEPS, profile_step
 
 
@@ -31,7 +31,7 @@ def add_parsers(sub) -> None:
         "next call with cProfile: writes profile.txt, profile.pstats, flamegraph.svg and profile.json to --out.",
     )
     p.add_argument("name", metavar="NAME", help="synthetic:N (N bins) or a registered likelihood name[/region]")
-    p.add_argument("--backend", required=True, help=f"one of: {', '.join(support.BACKENDS)}")
+    p.add_argument("--backend", required=True, help=f"one of: {', '.join(axes.BACKENDS)}")
     p.add_argument("--device", default="cpu", help="cpu (default), gpu or tpu")
     p.add_argument("--precision", default="64b", help="64b (default) or 32b")
     p.add_argument("--optimizer", default="scipy", help="scipy (default) or minuit, for fit-based steps")

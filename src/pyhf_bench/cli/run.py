@@ -11,7 +11,7 @@ from pathlib import Path
 from pyhf_bench.asvtools import dashboard
 from pyhf_bench.asvtools import runner
 from pyhf_bench.asvtools.runner import LATEST, TAGS
-from pyhf_bench.core import support
+from pyhf_bench.core import axes, tiers
 
 
 def _cmd_run(args) -> int:
@@ -60,7 +60,7 @@ def add_run_parser(sub) -> None:
     p.add_argument("--offline", metavar="PATH", help="the same as --repo PATH")
     p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
     p.add_argument("--era", action="append", help="run only this era (repeatable)")
-    p.add_argument("--tier", choices=support.TIERS, help=f"benchmark tier (sets {support.TIER_ENV}; default quick)")
+    p.add_argument("--tier", choices=axes.TIERS, help=f"benchmark tier (sets {tiers.TIER_ENV}; default quick)")
     p.add_argument("--skip-existing", action="store_true", help="skip commits that already have results (asv's own)")
     p.add_argument("--publish", action="store_true", help="then `asv publish` and vendor its libraries: an offline "
                    "dashboard in html/")

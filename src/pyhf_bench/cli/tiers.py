@@ -1,7 +1,6 @@
-"""The commands about what a tier runs here and for how long: ``env``, ``asv-run`` and ``tier-time``.
+"""The commands about what a tier runs here and for how long: ``asv-run`` and ``tier-time``.
 
-Argument parsing and printing only; the work is :mod:`pyhf_bench.asvtools.envinfo`'s,
-:mod:`pyhf_bench.asvtools.selection`'s and :mod:`pyhf_bench.asvtools.tiertime`'s.
+Argument parsing and printing only; the work is :mod:`pyhf_bench.asvtools.selection`'s and :mod:`pyhf_bench.asvtools.tiertime`'s.
 """
 
 from __future__ import annotations
@@ -9,35 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pyhf_bench.asvtools import envinfo
 from pyhf_bench.asvtools import selection
 from pyhf_bench.asvtools import tiertime
-from pyhf_bench.core import support
+from pyhf_bench.core import axes, tiers
 from pyhf_bench.likelihoods import all_keys
-
-
-def _cmd_env(args) -> int:
-    backends = [support.check_choice("backend", b) for b in (args.backend or support.BACKENDS)]
-    report = envinfo.environment_report(backends)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(f"python {report['python']}  pyhf {report['pyhf']}  era {report['era'] or '-'}  tier {report['tier']}")
-        for backend, r in report["backends"].items():
-            print(f"{backend:<11} {r['version'] or 'not installed'}")
-            for c in r["combinations"]:
-                state = "usable" if c["usable"] else f"skip: {c['reason']}"
-                print(f"    {c['device']:<4} {c['precision']:<4} {state}")
-            if r.get("error"):
-                print(f"    error: {r['error']}")
-    return 0
-
-
-def add_env_parser(sub) -> None:
-    p = sub.add_parser("env", help="report which backends/devices/precisions are usable here")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--backend", action="append", help="probe only this backend (repeatable)")
-    p.set_defaults(func=_cmd_env)
 
 
 def _cmd_asv_run(args) -> int:
@@ -54,15 +28,15 @@ def add_asv_run_parser(sub) -> None:
         "(e.g. pyhf-bench asv-run -- --python=same --quick -b Logpdf). Two asv runs: the memory benchmarks "
         "separately, without the frameworks preloaded in asv's forkserver.",
     )
-    p.add_argument("--tier", choices=support.TIERS, help=f"tier to select (sets {support.TIER_ENV}; default: "
-                   f"{support.TIER_ENV}, else quick)")
+    p.add_argument("--tier", choices=axes.TIERS, help=f"tier to select (sets {tiers.TIER_ENV}; default: "
+                   f"{tiers.TIER_ENV}, else quick)")
     p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
     p.set_defaults(func=_cmd_asv_run)
 
 
 def _cmd_tier_time(args) -> int:
     if args.markdown:
-        support.check_choice("tier", args.tier)
+        axes.check_choice("tier", args.tier)
         print(tiertime.ledger_markdown(tiertime.read_ledger(Path(args.ledger)), all_keys()), end="")
         return 0
     totals = tiertime.measure(Path(args.config), Path(args.ledger), args.tier, only=args.only,
@@ -83,7 +57,7 @@ def add_tier_time_parser(sub) -> None:
     )
     p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
     p.add_argument("--ledger", required=True, help="JSON ledger to read and extend (created if missing)")
-    p.add_argument("--tier", default="full", choices=support.TIERS, help="tier to measure (default: full)")
+    p.add_argument("--tier", default="full", choices=axes.TIERS, help="tier to measure (default: full)")
     p.add_argument("--only", nargs="+", metavar="SHARD",
                    help="run only these shards, in this order (name/region, 'rest' or one of its module "
                    "parts such as rest:synthetic_models, or a whole-grid shard such as "
@@ -100,6 +74,5 @@ def add_tier_time_parser(sub) -> None:
 
 
 def add_parsers(sub) -> None:
-    add_env_parser(sub)
     add_asv_run_parser(sub)
     add_tier_time_parser(sub)

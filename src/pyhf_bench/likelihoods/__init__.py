@@ -1022,7 +1022,7 @@ def add_parser(sub) -> None:
 
 
 def _add_run_parser(sub, command: str, text: str) -> None:
-    from pyhf_bench.core.support import BACKENDS, DEVICES, OPTIMIZERS, PRECISIONS
+    from pyhf_bench.core.axes import BACKENDS, DEVICES, OPTIMIZERS, PRECISIONS
 
     p = sub.add_parser(command, help=text, description=text + ". Times the second call (the first pays JIT warm-up).")
     p.add_argument("name", metavar="NAME")

@@ -1,7 +1,7 @@
 """Build a model and run one inference step: the code path shared by the benchmarks and the CLI.
 
 A :class:`Problem` holds a pyhf model, its data and parameters as tensors of the
-active backend (see :func:`pyhf_bench.core.support.activate`).  Every step returns
+active backend (see :func:`pyhf_bench.core.runtime.activate`).  Every step returns
 through ``Runtime.synchronize``, so a timing of a step includes the device work.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pyhf_bench.core.support import Runtime, upper_limit
+from pyhf_bench.core.pyhfversions import upper_limit
+from pyhf_bench.core.runtime import Runtime
 
 #: POI values for the fixed upper-limit scan (CLs at each, then interpolated to 0.05).
 UPPER_LIMIT_SCAN = (0.0, 5.0, 11)
@@ -220,7 +221,7 @@ def _timed(rt: Runtime, step, what: str) -> tuple[Any, float, float]:
     """
     import time
 
-    from pyhf_bench.core.support import warm_up
+    from pyhf_bench.core.runtime import warm_up
 
     start = time.perf_counter()
     warm_up(rt, step, what)
@@ -232,7 +233,8 @@ def _timed(rt: Runtime, step, what: str) -> tuple[Any, float, float]:
 
 def _activate_for(lk, backend, device, precision, optimizer) -> Runtime:
     from pyhf_bench import UserError
-    from pyhf_bench.core.support import Skip, activate
+    from pyhf_bench.core.runtime import activate
+    from pyhf_bench.core.skip import Skip
 
     try:
         return activate(backend, device, precision, optimizer, lk.fit_settings(optimizer))
@@ -433,7 +435,8 @@ def run_hypotest(name, region=None, patch=None, backend="numpy", device="cpu", p
     from pyhf_bench import UserError
     from pyhf_bench.core import verdict
     from pyhf_bench.likelihoods import load
-    from pyhf_bench.core.support import Skip, seed_everything
+    from pyhf_bench.core.runtime import seed_everything
+    from pyhf_bench.core.skip import Skip
 
     lk = load(name, region, patch)
     if lk.poi is None:
@@ -546,7 +549,7 @@ def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precis
     from pyhf_bench import UserError
     from pyhf_bench.core import verdict
     from pyhf_bench.likelihoods import load
-    from pyhf_bench.core.support import Skip
+    from pyhf_bench.core.skip import Skip
 
     lk = load(name, region, patch)
     check_observations(lk)

@@ -1,6 +1,6 @@
 """``pyhf-bench profile NAME --backend B --step S --out DIR``: where one inference step spends its time.
 
-The step runs exactly as the asv benchmarks run it (``pyhf_bench.core.support.activate``,
+The step runs exactly as the asv benchmarks run it (``pyhf_bench.core.runtime.activate``,
 then :class:`pyhf_bench.likelihoods.inference.Problem`): once as a warm-up (JIT compilation,
 first-call caches), once more timed without the profiler, then under ``cProfile``,
 so the profile shows the steady state the benchmarks time.  A step shorter than
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from pyhf_bench import UserError
 from pyhf_bench import likelihoods
-from pyhf_bench.core import support
+from pyhf_bench.core import axes, runtime, skip
 from pyhf_bench.core.files import atomic_file
 from pyhf_bench.core.synthetic import make_spec
 from pyhf_bench.likelihoods.inference import Problem
@@ -63,9 +63,9 @@ def _problem(name: str, rt_args: dict, patch: str | None):
 def _activate(backend, device, precision, optimizer, optimizer_options=None):
     try:
         if optimizer_options:
-            return support.activate(backend, device, precision, optimizer, optimizer_options)
-        return support.activate(backend, device, precision, optimizer)
-    except support.Skip as exc:
+            return runtime.activate(backend, device, precision, optimizer, optimizer_options)
+        return runtime.activate(backend, device, precision, optimizer)
+    except skip.Skip as exc:
         raise UserError(f"cannot run {backend}/{device}/{precision} here: {exc}") from None
 
 
@@ -97,7 +97,7 @@ def profile_step(name: str, backend: str, device: str, precision: str, step: str
     if step not in STEPS:
         raise UserError(f"unknown step {step!r}; choose one of: {', '.join(STEPS)}")
     for kind, value in (("backend", backend), ("device", device), ("precision", precision), ("optimizer", optimizer)):
-        support.check_choice(kind, value)
+        axes.check_choice(kind, value)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory")
@@ -107,8 +107,8 @@ def profile_step(name: str, backend: str, device: str, precision: str, step: str
     call = _step(problem, step)
 
     try:
-        support.warm_up(rt, call, f"the {step}")  # compilation and caches: never profiled
-    except support.Skip as exc:
+        runtime.warm_up(rt, call, f"the {step}")  # compilation and caches: never profiled
+    except skip.Skip as exc:
         raise UserError(str(exc)) from None
     start = time.perf_counter()
     call()

@@ -610,7 +610,7 @@ def _method_section(rs: ResultSet) -> list[str]:
         "## What was measured and how",
         "",
         "Each benchmark is an asv class in `benchmarks/`. Its `setup` switches pyhf to one backend on one "
-        "device at one precision (`pyhf_bench.core.support.activate`), builds the model and **runs the timed step "
+        "device at one precision (`pyhf_bench.core.runtime.activate`), builds the model and **runs the timed step "
         "once before timing** (JIT compilation and first-call caches are never timed; asv's own warm-up is "
         "off). Every timed call returns through `Runtime.synchronize` (`jax.block_until_ready`, "
         "`torch.cuda.synchronize()`, TensorFlow's `sync_devices`), so asynchronous device work is counted. "

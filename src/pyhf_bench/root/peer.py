@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pyhf_bench import UserError
-from pyhf_bench.core.support import Skip, in_quick_tier, require_tier
+from pyhf_bench.core.skip import Skip
+from pyhf_bench.core.tiers import in_quick_tier, require_tier
 from pyhf_bench.root.backends import check_eval_backend, eval_backend_support, import_root
 from pyhf_bench.root.inference import root_inference
 from pyhf_bench.root.model import RootModel
@@ -14,7 +15,7 @@ from pyhf_bench.root.settings import FitOptions
 from pyhf_bench.root.workspace import build_workspace
 
 def peer_tier(quick: dict, params: dict, what: str) -> None:
-    """Skip a ROOT peer benchmark outside the selected tier (``support.require_tier``), as the pyhf benchmarks do."""
+    """Skip a ROOT peer benchmark outside the selected tier (``tiers.require_tier``), as the pyhf benchmarks do."""
     described = ", ".join(f"{name}={params[name]}" for name in quick)
     require_tier(in_quick_tier(quick, params), f"{what} with {described}")
 
@@ -22,7 +23,7 @@ def peer_tier(quick: dict, params: dict, what: str) -> None:
 class RootPeer:
     """One likelihood in ROOT for ``benchmarks/root_peer.py``: each method is what one timed call does.
 
-    Raises :class:`pyhf_bench.core.support.Skip` where ROOT is not importable or
+    Raises :class:`pyhf_bench.core.skip.Skip` where ROOT is not importable or
     the evaluation backend is unsupported.  pyhf (numpy) is used once, for
     the parameter configuration; no timed call runs pyhf.
     """

@@ -18,7 +18,8 @@ from pyhf_bench import UserError
 from pyhf_bench.asvtools.costs import models as models_of
 from pyhf_bench.asvtools.costs import step_functions
 from pyhf_bench.asvtools.envinfo import machine_description
-from pyhf_bench.core.support import Skip, activate
+from pyhf_bench.core.runtime import activate
+from pyhf_bench.core.skip import Skip
 from pyhf_bench.reporting.accelerators import FORMAT, JITTED, check_predictions, merge
 
 
