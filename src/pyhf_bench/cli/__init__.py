@@ -35,7 +35,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.reporting import noise
     from pyhf_bench.reporting import profiling
     from pyhf_bench.reporting import references
-    from pyhf_bench.reporting import report
+    from pyhf_bench.cli import report as report_cli
     from pyhf_bench.asvtools import review
     from pyhf_bench import root as roobridge
     from pyhf_bench.asvtools import runner
@@ -56,7 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     references.add_parser(sub)
     likelihoods.add_parser(sub)
     gpucheck.add_parser(sub)
-    report.add_parser(sub)
+    report_cli.add_parsers(sub)
     review.add_parser(sub)
     profiling.add_parser(sub)
     noise.add_parser(sub)
