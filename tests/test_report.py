@@ -299,3 +299,38 @@ def test_two_machines_side_by_side_labelled_with_their_hardware(tmp_path):
     for machine in ("epyc-2core", "other-box"):
         assert (out / f"history-{machine}-synthetic_models.Logpdf.time_logpdf.png").is_file()
         assert (out / f"speedup-{machine}.png").is_file()
+
+
+def _triangle_grid():
+    """A sbottom-like grid (m2 < m1) with a notch in it, CLs falling with m1 (excluded at low m1)."""
+    from pyhf_bench import scan
+
+    points = []
+    for m1 in range(400, 1401, 100):
+        # Up to the diagonal until m1 = 800, then only up to 300 GeV: a notch the hull's triangles would bridge.
+        for m2 in range(100, m1 if m1 <= 800 else 301, 100):
+            cls = math.exp(-(1400 - m1) / 200.0) * (1 + m2 / 4000)  # excluded (small CLs) at low m1
+            band = [cls * f for f in (0.3, 0.6, 1.0, 1.6, 2.5)]
+            points.append(scan.Point(f"sb_{m1}_{m2}", [float(m1), float(m2)], "ok", cls, band))
+    settings = scan.ScanSettings("sbottom", "RegionA")
+    return scan.ScanResult(settings, "test analysis", ["m_sbottom", "m_chi02"], points, "serial", 0, 1.0, 0.0, "0.7.6")
+
+
+def test_contour_marks_the_excluded_side_and_draws_nothing_outside_the_grid(tmp_path):
+    import matplotlib.image
+
+    from pyhf_bench import scan
+
+    result = _triangle_grid()
+    drawn = scan.plot_contour(result, tmp_path / "contour.png")
+    assert drawn["observed"] >= 1 and drawn["expected"] >= 1 and drawn["band"] >= 1
+    # The staircase along the diagonal leaves flat border triangles in the Delaunay triangulation: masked.
+    assert drawn["masked_triangles"] >= 1
+    assert drawn["excluded"] >= 1, "the excluded side is not marked"
+    # The band crosses m1 = 860 GeV; inside the notch (m2 = 600 GeV, no point there) it must not be drawn.
+    from matplotlib.path import Path as MplPath
+
+    assert not any(MplPath(poly).contains_point((860.0, 600.0)) for poly in drawn["band_polygons"])
+    assert any(MplPath(poly).contains_point((860.0, 200.0)) for poly in drawn["band_polygons"])
+    image = matplotlib.image.imread(tmp_path / "contour.png")
+    assert image.shape[0] > 300
