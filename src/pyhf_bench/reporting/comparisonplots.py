@@ -60,7 +60,6 @@ def plot_comparison(plt, machine: str, benchmark: str, rows: list[Measurement], 
         ax.set_yticks(range(len(cells)), [config_label(benchmark, m.config()) for m in cells])
         ax.invert_yaxis()
         ax.set_xscale("log")
-        format_axis(ax.xaxis, unit)
         ax.set_xlabel(axis_label(kind, unit))
         ax.set_title(problem_label(problem) if problem else "", fontsize=9)
         for y, m in enumerate(cells):
@@ -70,10 +69,11 @@ def plot_comparison(plt, machine: str, benchmark: str, rows: list[Measurement], 
                 text += f"  speed-up ×{factor:.2g}"
             ax.text(m.value, y, " " + text, va="center", fontsize=7)
         ax.set_xlim(min(values) / 2, max(values) * 40)  # room for the annotations right of the bars
+        format_axis(ax.xaxis, unit)  # after the limits: it labels minor ticks only on a narrow axis
     for ax in list(axes.flat)[len(chosen):]:
         ax.set_visible(False)
-    reference = any(is_reference(m) for m in ok)
-    fig.suptitle(f"{benchmark}, {machine}\n" + ("outlined bar: the numpy/cpu/64b reference of the speed-ups; "
+    reference = [label(m.config()) for m in ok if is_reference(m)]
+    fig.suptitle(f"{benchmark}, {machine}\n" + (f"outlined bar: the {reference[0]} reference of the speed-ups; "
                                                  if reference else "") + "shorter is faster", fontsize=10)
     fig.tight_layout()
     add_caption(fig, caption_for(ok, hardware))
