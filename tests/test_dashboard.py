@@ -110,9 +110,35 @@ def test_dashboard_draws_a_graph(served_dashboard, tmp_path):
     assert image.shape[:2] == (900, 1280) and image.reshape(-1, image.shape[-1]).std(axis=0).max() > 0.05
 
 
+#: A second machine beside the committed one (a copy renamed, other hardware), as a GPU box's results would sit.
+SECOND_MACHINE = {"machine": "second-box", "cpu": "Other CPU 9000", "num_cpu": "16"}
+
+
+def _with_second_machine(results: Path, target: Path) -> Path:
+    import json
+
+    shutil.copytree(results, target)
+    (source,) = [p.parent for p in results.glob("*/machine.json")]
+    second = target / SECOND_MACHINE["machine"]
+    shutil.copytree(source, second)
+    info = json.loads((second / "machine.json").read_text())
+    info.update(SECOND_MACHINE)
+    (second / "machine.json").write_text(json.dumps(info))
+    for file in second.glob("*.json"):
+        if file.name != "machine.json":
+            data = json.loads(file.read_text())
+            data["params"]["machine"] = SECOND_MACHINE["machine"]
+            file.write_text(json.dumps(data))
+    return target
+
+
 @pytest.fixture(scope="module")
 def committed_dashboard(tmp_path_factory):
-    """`pyhf-bench publish` of the committed results/ (as the Pages workflow runs it), served over HTTP."""
+    """`pyhf-bench publish` of the committed results/ (as the Pages workflow runs it), served over HTTP.
+
+    A renamed copy of the committed machine is published beside it, so the pages are checked with
+    several machines side by side.
+    """
     import json
 
     from asv import util
@@ -125,7 +151,8 @@ def committed_dashboard(tmp_path_factory):
     repo = work / "pyhf-history"
     history.build_history(repo, log=None)  # the committed results are of the offline history's commits
     conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)
-    conf.update(version=1, benchmark_dir=str(ROOT / "benchmarks"), results_dir=str(ROOT / "results"),
+    results = _with_second_machine(ROOT / "results", work / "results")
+    conf.update(version=1, benchmark_dir=str(ROOT / "benchmarks"), results_dir=str(results),
                 html_dir=str(work / "html"), env_dir=str(work / "env"))
     config = work / "asv.conf.json"
     config.write_text(json.dumps(conf))
@@ -143,8 +170,9 @@ def test_the_committed_results_publish_with_data_for_every_machine(committed_das
     from .conftest import ROOT
 
     html, url = committed_dashboard
-    machines = sorted(p.parent.name for p in (ROOT / "results").glob("*/machine.json"))
-    assert machines
+    committed = sorted(p.parent.name for p in (ROOT / "results").glob("*/machine.json"))
+    assert committed
+    machines = committed + [SECOND_MACHINE["machine"]]
     for machine in machines:
         graphs = glob.glob(str(html / "graphs" / "**" / f"machine-{machine}" / "**" / f"{BENCHMARK}.json"),
                            recursive=True)
@@ -155,5 +183,12 @@ def test_the_committed_results_publish_with_data_for_every_machine(committed_das
     assert "failed to load" not in dom and '<canvas class="flot-base"' in dom
     for machine in machines:
         assert machine in dom  # the machine selector of the graph page
+    # Each machine is labelled with its hardware: the selector's tooltip (asv's graphdisplay.js, drawn on
+    # hover, so not in the dumped DOM) lists index.json's machine entry, which is its machine.json.
+    index = json.loads((html / "index.json").read_text())
+    assert index["machines"][SECOND_MACHINE["machine"]]["cpu"] == SECOND_MACHINE["cpu"]
+    for machine in committed:
+        info = json.loads((ROOT / "results" / machine / "machine.json").read_text())
+        assert index["machines"][machine]["cpu"] == info["cpu"] and index["machines"][machine]["num_cpu"] == info["num_cpu"]
     regressions = _dom(f"{url}#regressions", tmp_path / "r")
     assert "regressions" in regressions.lower()

@@ -37,7 +37,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench import likelihoods
     from pyhf_bench.reporting import noise
     from pyhf_bench.reporting import references
-    from pyhf_bench.reporting import report
+    from pyhf_bench.cli import report as report_cli
     from pyhf_bench.asvtools import review
 
     parser = argparse.ArgumentParser(
@@ -51,7 +51,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run_commands.add_parsers(sub)
     references.add_parser(sub)
     likelihoods.add_parser(sub)
-    report.add_parser(sub)
+    report_cli.add_parsers(sub)
     review.add_parser(sub)
     profile_commands.add_parsers(sub)
     noise.add_parser(sub)

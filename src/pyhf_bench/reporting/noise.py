@@ -25,7 +25,9 @@ from pathlib import Path
 
 from pyhf_bench import UserError
 from pyhf_bench.core.files import atomic_file
-from pyhf_bench.reporting.report import Measurement, _label, _measurements
+from pyhf_bench.reporting.measurements import Measurement
+from pyhf_bench.reporting.measurements import label as _label
+from pyhf_bench.reporting.measurements import result_measurements as _measurements
 
 
 def _benchmarks_json(start: Path) -> dict:

@@ -135,26 +135,30 @@ def plot_problem(result: ScanResult) -> str | None:
 
 
 def plot_contour(result: ScanResult, path: Path) -> dict:
-    """The mass plane with the observed and expected CLs = 0.05 contours and the expected +-1 sigma band, as PNG.
+    """The mass plane with the observed and expected CLs = 0.05 contours, the expected +-1 sigma band and the
+    observed excluded side hatched, as PNG; the caption names the command that regenerates it.
 
-    Returns how many line segments each contour has (0: the grid never crosses CLs = 0.05 there).
+    The Delaunay triangulation of the points spans their convex hull; where the
+    grid's edge is concave (sbottom: no point above the diagonal) its border
+    triangles are long and flat and interpolate across empty plane, which drew
+    a +-1 sigma sliver along the edge. Those triangles are masked
+    (``TriAnalyzer.get_flat_tri_mask``), so nothing is drawn outside the grid.
+
+    Returns how many line segments each contour has (0: the grid never crosses CLs = 0.05 there),
+    how many triangles were masked and the band's polygons (mass coordinates).
     """
     import math
 
-    import matplotlib
-    import numpy as np
+    import matplotlib  # heavy: only when a plot is made
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.tri as mtri
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
     problem = plot_problem(result)
     if problem is not None:
         raise UserError(f"cannot draw a contour: {problem}")
     points, fixed_text = plot_slice(result)
-    axes = result.axes
     x = [p.masses[0] for p in points]
     y = [p.masses[1] for p in points]
     level = math.log10(EXCLUSION_CLS)
@@ -164,27 +168,83 @@ def plot_contour(result: ScanResult, path: Path) -> dict:
         return [math.log10(max(v, 1e-12)) for v in values]
 
     obs = log_cls(p.cls_obs for p in points)
-    median = log_cls(p.cls_exp[2] for p in points)
-    minus1 = log_cls(p.cls_exp[1] for p in points)
-    plus1 = log_cls(p.cls_exp[3] for p in points)
     tri = mtri.Triangulation(x, y)
-    # Inside the +-1 sigma band the -1 sigma CLs is below 0.05 and the +1 sigma CLs above:
-    # max(minus1 - level, level - plus1) < 0 exactly there.  Both are interpolated linearly
-    # on the triangulation first, then combined on a fine regular grid, so the band's edges
-    # are the +-1 sigma contours themselves.
-    grid_x, grid_y = np.meshgrid(np.linspace(min(x), max(x), 300), np.linspace(min(y), max(y), 300))
-    low = mtri.LinearTriInterpolator(tri, minus1)(grid_x, grid_y)
-    high = mtri.LinearTriInterpolator(tri, plus1)(grid_x, grid_y)
-    band = np.ma.maximum(low - level, level - high)
+    flat = _outside_grid(tri)
+    tri.set_mask(flat)
+    fig, ax = plt.subplots(figsize=(6.4, 5.1), dpi=100)
+    drawn = _draw_band(ax, tri, points, level, x, y)
+    drawn["masked_triangles"] = int(flat.sum())
+    if min(obs) < level < max(obs):
+        # The excluded side: observed CLs below 0.05 (hatched, so the band stays readable through it).
+        excluded = ax.tricontourf(tri, obs, levels=[min(obs) - 1.0, level], colors="none", hatches=["////"])
+        excluded.set_edgecolor("#c40000")
+        excluded.set_linewidth(0)
+        drawn["excluded"] = len(excluded.allsegs[0])
+    expected = ax.tricontour(tri, log_cls(p.cls_exp[2] for p in points), levels=[level], colors="black",
+                             linestyles="dashed", linewidths=1.5)
+    observed = ax.tricontour(tri, obs, levels=[level], colors="#c40000", linestyles="solid", linewidths=2.0)
+    drawn["expected"], drawn["observed"] = len(expected.allsegs[0]), len(observed.allsegs[0])
+    _decorate_contour(ax, fig, result, points, x, y, fixed_text)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    with atomic_file(path, "wb") as out:
+        out.write(buffer.getvalue())
+    return drawn
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
-    drawn = {"observed": 0, "expected": 0, "band": 0}
+
+def _outside_grid(tri):
+    """Mask of the triangles that span empty plane: flat border triangles, and any triangle with an edge over
+    2.5x the median longest edge (a notch in the grid, bridged by the Delaunay triangulation of its hull)."""
+    import matplotlib.tri as mtri  # heavy: only when a plot is made
+    import numpy as np
+
+    # Masses are in GeV on both axes, but one axis may span far more: judge shapes on unit-scaled axes.
+    flat = mtri.TriAnalyzer(tri).get_flat_tri_mask(min_circle_ratio=0.05, rescale=True)
+    xs = (tri.x - tri.x.min()) / (np.ptp(tri.x) or 1.0)
+    ys = (tri.y - tri.y.min()) / (np.ptp(tri.y) or 1.0)
+    corners = tri.triangles
+    edges = [np.hypot(xs[corners[:, i]] - xs[corners[:, j]], ys[corners[:, i]] - ys[corners[:, j]])
+             for i, j in ((0, 1), (1, 2), (2, 0))]
+    longest = np.max(edges, axis=0)
+    mask = flat | (longest > 2.5 * np.median(longest))
+    if mask.all():
+        mask[:] = False  # a grid of one row of triangles: keep them rather than draw nothing
+    return mask
+
+
+def _draw_band(ax, tri, points, level, x, y) -> dict:
+    """The expected +-1 sigma band, filled where the -1 sigma CLs is below 0.05 and the +1 sigma CLs above."""
+    import math
+
+    import matplotlib.tri as mtri  # heavy: only when a plot is made
+    import numpy as np
+
+    def log_cls(values):
+        return [math.log10(max(v, 1e-12)) for v in values]
+
+    # max(minus1 - level, level - plus1) < 0 exactly inside the band.  Both are interpolated
+    # linearly on the (masked) triangulation first, then combined on a fine regular grid, so the
+    # band's edges are the +-1 sigma contours themselves; outside the kept triangles it is masked.
+    grid_x, grid_y = np.meshgrid(np.linspace(min(x), max(x), 300), np.linspace(min(y), max(y), 300))
+    low = mtri.LinearTriInterpolator(tri, log_cls(p.cls_exp[1] for p in points))(grid_x, grid_y)
+    high = mtri.LinearTriInterpolator(tri, log_cls(p.cls_exp[3] for p in points))(grid_x, grid_y)
+    band = np.ma.maximum(low - level, level - high)
+    drawn = {"observed": 0, "expected": 0, "band": 0, "excluded": 0, "band_polygons": []}
     if band.count() and band.min() < 0:
         filled = ax.contourf(grid_x, grid_y, band, levels=[band.min() - 1.0, 0.0], colors=["#f5d800"], alpha=0.6)
         drawn["band"] = len(filled.allsegs[0])
-    expected = ax.tricontour(tri, median, levels=[level], colors="black", linestyles="dashed", linewidths=1.5)
-    observed = ax.tricontour(tri, obs, levels=[level], colors="#c40000", linestyles="solid", linewidths=2.0)
-    drawn["expected"], drawn["observed"] = len(expected.allsegs[0]), len(observed.allsegs[0])
+        drawn["band_polygons"] = list(filled.allsegs[0])
+    return drawn
+
+
+def _decorate_contour(ax, fig, result: ScanResult, points, x, y, fixed_text) -> None:
+    """Points, axes, legend and the caption with the regenerating command."""
+    from matplotlib.lines import Line2D  # heavy: only when a plot is made
+    from matplotlib.patches import Patch
+
+    axes = result.axes
     ax.scatter(x, y, s=6, c="0.55", zorder=3, linewidths=0)
     failed = [p for p in result.failed if p.masses is not None]
     if failed:
@@ -198,6 +258,7 @@ def plot_contour(result: ScanResult, path: Path) -> dict:
     ax.set_title(f"{result.analysis}\n{s.region}" + (f", {fixed_text}" if fixed_text else ""), fontsize=9)
     handles = [
         Line2D([], [], color="#c40000", lw=2.0, label="Observed CL$_s$ = 0.05"),
+        Patch(facecolor="none", edgecolor="#c40000", hatch="////", lw=0, label="Excluded (observed CL$_s$ < 0.05)"),
         Line2D([], [], color="black", ls="dashed", lw=1.5, label="Expected CL$_s$ = 0.05"),
         Patch(facecolor="#f5d800", alpha=0.6, label=r"Expected $\pm 1\sigma$"),
         Line2D([], [], ls="", marker="o", ms=3, color="0.55", label=f"signal points ({len(points)})"),
@@ -207,13 +268,10 @@ def plot_contour(result: ScanResult, path: Path) -> dict:
     footnote = f"pyhf {result.pyhf}, {s.backend} {s.precision}, asymptotic $\\tilde{{q}}_\\mu$ at $\\mu$ = 1"
     ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False, title=footnote, title_fontsize=7,
               alignment="left")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    with atomic_file(path, "wb") as out:
-        out.write(buffer.getvalue())
-    return drawn
+    command = f"pyhf-bench scan {s.name} --region {s.region} --backend {s.backend} --out DIR"
+    fig.text(0.01, -0.01, f"Regenerate: {command} (points.csv and points.json beside this plot hold every "
+             "point drawn); nothing is drawn outside the grid's triangles.", fontsize=6.5, color="0.3",
+             ha="left", va="top", wrap=True)
 
 
 def write_outputs(result: ScanResult, out_dir: Path, plot: bool = True) -> dict[str, Path]:
