@@ -28,13 +28,12 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.asvtools import dashboard
     from pyhf_bench.asvtools import envinfo
     from pyhf_bench.asvtools import gpucheck
-    from pyhf_bench.asvtools import history
+    from pyhf_bench.cli import history
     from pyhf_bench.asvtools import instruction_proof
     from pyhf_bench.asvtools import instructions
-    from pyhf_bench import likelihoods
+    from pyhf_bench.cli import likelihoods
     from pyhf_bench.reporting import noise
     from pyhf_bench.reporting import profiling
-    from pyhf_bench.reporting import references
     from pyhf_bench.reporting import report
     from pyhf_bench.asvtools import review
     from pyhf_bench import root as roobridge
@@ -48,13 +47,12 @@ def _build_parser() -> argparse.ArgumentParser:
         description="asv benchmarks of pyhf's computational backends.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    history.add_parser(sub)
+    history.add_parsers(sub)
     envinfo.add_parser(sub)
     runner.add_parser(sub)
     runner.add_publish_parser(sub)
     selection.add_parser(sub)
-    references.add_parser(sub)
-    likelihoods.add_parser(sub)
+    likelihoods.add_parsers(sub)  # references, likelihoods, fetch, verify, hypotest, fit
     gpucheck.add_parser(sub)
     report.add_parser(sub)
     review.add_parser(sub)

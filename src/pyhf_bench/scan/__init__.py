@@ -269,7 +269,7 @@ def _process_state(settings: ScanSettings) -> tuple[_ProcessState, float]:
         if not settings.compile_cache:
             os.environ["PYHF_BENCH_JAX_CACHE"] = "off"  # read when the backend is activated, just below
         from pyhf_bench import likelihoods
-        from pyhf_bench.likelihoods.inference import _activate_for
+        from pyhf_bench.likelihoods.inference import activate_for as _activate_for
 
         _single_threaded_blas()
         base = likelihoods.load(settings.name, settings.region, likelihoods.BKGONLY)
