@@ -112,7 +112,9 @@ def git(
 
 
 def git_out(repo: Path | str | None, *args: str, **kw) -> str:
-    return git(repo, *args, **kw).stdout.strip()
+    """git's stripped output as text, also when the input was bytes (a link's target for hash-object)."""
+    out = git(repo, *args, **kw).stdout
+    return (out.decode("utf-8", "replace") if isinstance(out, bytes) else out).strip()
 
 
 def rev(repo: Path, ref: str) -> str | None:

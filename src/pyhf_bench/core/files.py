@@ -247,6 +247,10 @@ def safe_extract(archive: Path, dest: Path, *, top: str | None = None, links: bo
         _check_members(members, top, links, max_bytes, max_members, refuse)
         budget = [max_bytes]
         files = [path for m in members if (path := _write_member(reader, m, dest, budget, refuse)) is not None]
+        # A link that pointed inside when it was made can point outside once a later link exists: check them all.
+        for m in members:
+            if m.kind == "symlink" and not _inside(dest.joinpath(*(_parts(m.name) or ())).resolve(), dest):
+                refuse(f"has a link {m.name!r} -> {m.linkname!r} pointing outside its folder (through another link)")
     except _UNREADABLE as exc:
         refuse(f"is not a readable tar or zip archive ({exc})")
     finally:
@@ -302,14 +306,13 @@ def _write_member(reader, m: _Member, dest: Path, budget: list, refuse) -> Path 
     if not parts:
         return None  # the archive's own root folder
     path = dest.joinpath(*parts)
+    # Resolved before anything is created: a folder reached through an earlier link must still lie inside.
+    if not _inside(path.parent.resolve(), dest) or (m.kind == "dir" and not _inside(path.resolve(), dest)):
+        refuse(f"has a member outside its folder ({m.name!r}, through a link)")
     if m.kind == "dir":
         path.mkdir(parents=True, exist_ok=True)
-        if not _inside(path.resolve(), dest):
-            refuse(f"has a member outside its folder ({m.name!r}, through a link)")
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not _inside(path.parent.resolve(), dest):
-        refuse(f"has a member outside its folder ({m.name!r}, through a link)")
     if os.path.lexists(path) and not path.is_dir():
         os.unlink(path)  # a later member replaces an earlier one; never write through a link
     if m.kind == "symlink":

@@ -185,7 +185,7 @@ def _with_cause(misses: list, cause: str) -> list:
 
 
 def _finish(result: dict, findings: list) -> dict:
-    return _finish(result, findings)
+    return {**result, "findings": [f.as_dict() for f in findings], "exit_status": verdict.exit_status(findings)}
 
 
 def run_fit(name, region=None, patch=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy") -> dict:
