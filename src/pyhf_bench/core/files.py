@@ -197,7 +197,8 @@ class _Zip:
             if info.is_dir():
                 out.append(_Member(info.filename, "dir", 0, mode, mtime, "", info))
             elif stat.S_ISLNK(mode):  # a zip stores a link's target as its contents
-                target = self.archive.read(info)[:4096].decode("utf-8", "replace")
+                with self.archive.open(info) as fh:  # only the start: a hostile "link" may be huge
+                    target = fh.read(4096).decode("utf-8", "replace")
                 out.append(_Member(info.filename, "symlink", 0, mode, mtime, target, info))
             elif stat.S_IFMT(mode) in (0, stat.S_IFREG):  # 0: made where files have no Unix mode
                 out.append(_Member(info.filename, "file", info.file_size, mode or 0o644, mtime, "", info))
