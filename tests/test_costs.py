@@ -22,11 +22,10 @@ from pyhf_bench.reporting.accelerators import (
     check_predictions,
     crossover,
     device_specs,
-    measure,
     merge,
     predict,
-    zigzag,
 )
+from pyhf_bench.reporting.accelerators.timing import measure, zigzag
 from pyhf_bench.asvtools.costs import hlo_kernels, measure_in_subprocess
 
 SIZES = (10, 100)

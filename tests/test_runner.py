@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 
 from pyhf_bench import UserError
+from pyhf_bench.asvtools import asvoutput
+from pyhf_bench.asvtools import eraplan
 from pyhf_bench.asvtools import runner
+from pyhf_bench.core import support
 
 from .conftest import ROOT
 
@@ -49,9 +52,9 @@ def _rev(repo: Path, ref: str) -> str:
 
 
 def test_latest_is_the_newest_release_and_tags_are_every_release(repo):
-    assert runner.release_tags(repo) == ["v0.6.3", "v0.7.0", "v0.7.5", "v0.7.6"]
+    assert eraplan.release_tags(repo) == ["v0.6.3", "v0.7.0", "v0.7.5", "v0.7.6"]
     assert runner.resolve_commits(repo, [runner.LATEST]) == [_rev(repo, "v0.7.6")]
-    assert runner.resolve_commits(repo, [runner.TAGS]) == [_rev(repo, t) for t in runner.release_tags(repo)]
+    assert runner.resolve_commits(repo, [runner.TAGS]) == [_rev(repo, t) for t in eraplan.release_tags(repo)]
 
 
 def test_ranges_commits_and_hashfiles_combine_in_order_once_each(repo, tmp_path):
@@ -156,9 +159,7 @@ def test_main_commits_get_the_era_of_their_date_not_of_git_describe(real_shape, 
 
 def test_eras_json_pins_are_the_asv_matrix_requirements():
     """The guard checks environments against eras.json's pins: they must be what asv installs."""
-    from asv import util
-
-    from pyhf_bench.core import support
+    from asv import util  # asv: optional (the dev extra)
 
     conf = util.load_json(str(ROOT / "asv.conf.json"), api_version=1, js_comments=True)
     for entry in conf["include"]:
@@ -167,9 +168,6 @@ def test_eras_json_pins_are_the_asv_matrix_requirements():
 
 def test_the_guard_sees_a_changed_pin(tmp_path):
     """A venv standing for an era environment where installing 'a commit' downgraded scipy: the guard finds it."""
-    from pyhf_bench.asvtools import eraplan
-    from pyhf_bench.core import support
-
     era = "modern"
     pins = support.eras()[era]["pins"]
     venv = tmp_path / "venv"
@@ -194,7 +192,7 @@ def test_the_guard_sees_a_changed_pin(tmp_path):
 
 
 def test_every_era_has_one_environment_and_the_packages_it_installs():
-    entries = runner._era_entries(ROOT / "asv.conf.json")
+    entries = runner.era_entries(ROOT / "asv.conf.json")
     assert set(entries) == {"classic", "vintage", "legacy", "modern"}
     name, installs = entries["modern"]
     assert name.endswith("PYHF_BENCH_ERAmodern") and "jax" in installs and "dask" not in installs
@@ -234,7 +232,7 @@ ASV_LINES = """\
 
 
 def test_asv_output_is_condensed_to_progress_lines():
-    progress = runner.Progress(total=60)
+    progress = asvoutput.Progress(total=60)
     progress.begin("era modern", 30, {"synthetic_models.Logpdf.time_logpdf",
                                       "synthetic_models.BatchedLogpdf.time_batched_logpdf"})
     shown = [line for line in map(progress.line, ASV_LINES.splitlines()) if line]
@@ -263,9 +261,9 @@ def test_the_tally_counts_only_the_selected_combinations(tmp_path):
     }
     path = tmp_path / "r.json"
     path.write_text(json.dumps(data).replace("NaN", "NaN"))
-    counts = runner.tally(path, [r"^m\.A\.time_a\((?:'numpy', 1|'numpy', 10|'jax', 1)\)$", r"^m\.B\.time_b$"])
+    counts = asvoutput.tally(path, [r"^m\.A\.time_a\((?:'numpy', 1|'numpy', 10|'jax', 1)\)$", r"^m\.B\.time_b$"])
     assert (counts.measured, counts.skipped, counts.failed) == (2, 1, ["m.A.time_a('jax', 1)"])
-    everything = runner.tally(path, [r"^m\."])
+    everything = asvoutput.tally(path, [r"^m\."])
     assert (everything.measured, everything.skipped, len(everything.failed)) == (3, 1, 2)
     assert math.isnan(json.loads(path.read_text())["results"]["m.A.time_a"][0][1])
 

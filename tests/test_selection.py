@@ -5,6 +5,7 @@ The real asv run through the selection is test_asv.py::test_every_benchmark_runs
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -20,9 +21,7 @@ BENCHMARKS = ROOT / "benchmarks"
 
 def _asv_selected(regexes: list[str], combos: list[selection.Combination]) -> set[str]:
     """The combinations asv's own selection code (asv.benchmarks.Benchmarks) picks with these -b regexes."""
-    import itertools
-
-    from asv.benchmarks import Benchmarks
+    from asv.benchmarks import Benchmarks  # asv: optional (the dev extra)
 
     class _Conf:
         benchmark_dir = str(BENCHMARKS)

@@ -225,12 +225,12 @@ def test_unknown_shard_names_the_choices(tmp_path):
 
 def test_wildcards_select_grid_shards_and_unknown_patterns_are_refused():
     available = tiertime.shards(all_keys())
-    numpy_scans = tiertime._expand(["sbottom/RegionA:GridScan:numpy:*"], available)
+    numpy_scans = tiertime.expand(["sbottom/RegionA:GridScan:numpy:*"], available)
     assert numpy_scans == [f"sbottom/RegionA:GridScan:numpy:{p}:w{w}" for p in ("64b", "32b") for w in (0, 1, 2)]
-    assert tiertime._expand(["staus/combined", "staus/*"], available)[:1] == ["staus/combined"]
-    assert len(set(tiertime._expand(["staus/combined", "staus/*"], available))) == 3
+    assert tiertime.expand(["staus/combined", "staus/*"], available)[:1] == ["staus/combined"]
+    assert len(set(tiertime.expand(["staus/combined", "staus/*"], available))) == 3
     with pytest.raises(UserError, match=r"unknown shard\(s\) sbottom/RegionA:GridScan:jaxx:\*"):
-        tiertime._expand(["sbottom/RegionA:GridScan:jaxx:*"], available)
+        tiertime.expand(["sbottom/RegionA:GridScan:jaxx:*"], available)
     assert tiertime.shard_key("1Lbb/all:GridScan:jax:64b:w2") == "1Lbb/all"
     assert tiertime.shard_key(tiertime.REST) is None
 

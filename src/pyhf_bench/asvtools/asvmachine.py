@@ -31,7 +31,7 @@ def ensure_machine(name: str | None) -> tuple[str, bool]:
     in a terminal, and outside one every ``asv run`` stops with "No information
     stored about machine".  ``--yes`` takes asv's own detected defaults.
     """
-    from asv import util
+    from asv import util  # asv: optional (the dev extra) and ~1 s to import
     from asv.machine import Machine, MachineCollection
 
     wanted = name or Machine.get_unique_machine_name()

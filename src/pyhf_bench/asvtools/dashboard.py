@@ -135,23 +135,3 @@ def vendor(html_dir: str | os.PathLike, cache: Path | None = None) -> dict[str, 
             fh.write(new)
     return done
 
-
-def _cmd(args) -> int:
-    done = vendor(args.html_dir, Path(args.cache) if args.cache else None)
-    if not done:
-        print(f"{args.html_dir}/index.html loads nothing from a CDN (already vendored)")
-    for url, local in done.items():
-        print(f"{local}  <-  {url}")
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "dashboard-offline",
-        help="make the asv dashboard in HTML_DIR work without CDN access (libraries from npm)",
-        description="asv's dashboard loads jQuery, flot and bootstrap from CDNs. Fetch the same libraries "
-        "with `npm pack`, copy them into HTML_DIR/vendor/ and point index.html at them.",
-    )
-    p.add_argument("html_dir", metavar="HTML_DIR", help="asv's html_dir after `asv publish` (e.g. html/)")
-    p.add_argument("--cache", metavar="DIR", default=None, help="npm tarball cache (default ~/.cache/pyhf-bench/npm)")
-    p.set_defaults(func=_cmd)

@@ -104,27 +104,3 @@ def environment_report(backends=support.BACKENDS) -> dict:
         if c["usable"]
     )
     return report
-
-
-def _run(args) -> int:
-    backends = [support.check_choice("backend", b) for b in (args.backend or support.BACKENDS)]
-    report = environment_report(backends)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(f"python {report['python']}  pyhf {report['pyhf']}  era {report['era'] or '-'}  tier {report['tier']}")
-        for backend, r in report["backends"].items():
-            print(f"{backend:<11} {r['version'] or 'not installed'}")
-            for c in r["combinations"]:
-                state = "usable" if c["usable"] else f"skip: {c['reason']}"
-                print(f"    {c['device']:<4} {c['precision']:<4} {state}")
-            if r.get("error"):
-                print(f"    error: {r['error']}")
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("env", help="report which backends/devices/precisions are usable here")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--backend", action="append", help="probe only this backend (repeatable)")
-    p.set_defaults(func=_run)

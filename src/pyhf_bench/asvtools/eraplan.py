@@ -22,11 +22,14 @@ install, so later commits never run on a silently changed stack.
 
 from __future__ import annotations
 
+import configparser
+import os
 import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from importlib import metadata
 
 from pyhf_bench import UserError
 from pyhf_bench.core import support
@@ -84,8 +87,6 @@ def declared_requirements(repo, commit: str) -> tuple[list[str], str]:
             return reqs, "pyproject.toml"
     text = _show(repo, commit, "setup.cfg")
     if text is not None:
-        import configparser
-
         parser = configparser.ConfigParser()
         parser.read_string(text)
         raw = parser.get("options", "install_requires", fallback="")
@@ -101,6 +102,7 @@ def _show(repo, commit: str, path: str) -> str | None:
 
 def conflicts(requirements: list[str], pins: dict[str, str]) -> list[str]:
     """The requirements that the pinned versions do not satisfy, each as ``'scipy<1.16 (era: 1.17.1)'``."""
+    # packaging: optional (the dev extra); the guard runs in era environments that may lack it.
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
@@ -178,8 +180,6 @@ def changed_pins(era: str) -> dict[str, tuple[str, str]]:
     A pinned package that is not installed is left alone: installing a pyhf wheel
     only ever adds, upgrades or downgrades, and a test's smaller matrix omits some.
     """
-    from importlib import metadata
-
     changed = {}
     for name, pinned in support.eras()[era]["pins"].items():
         try:
@@ -215,8 +215,6 @@ def guard(env_name: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m pyhf_bench.asvtools.eraplan guard``: what asv's install_command runs inside an era environment."""
-    import os
-
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["guard"]:
         return guard(os.environ.get("ASV_ENV_NAME", ""))

@@ -4,7 +4,7 @@ asv holds the environment fixed while the commit changes, but no single set
 of backend versions runs all of pyhf 2021-2026 (see eras.json).  This command
 resolves the revisions to commits, finds each commit's pyhf version from its
 git tags, maps it to an era and runs asv once per era on the tier's own ``-b``
-selection (:mod:`selection`).
+selection (:mod:`pyhf_bench.asvtools.selection`).
 
 It is also the front door of the suite, so it does what a first run needs:
 it registers the asv machine when asv does not know it yet (asv would ask in a
@@ -12,6 +12,8 @@ terminal and stop outside one), keeps asv's own long output in a log file and
 prints one line per benchmark with the overall progress, leaves out the
 benchmarks whose packages an era environment does not have (saying so once),
 and with ``--publish`` leaves a dashboard in ``html/`` that works offline.
+asv's output is read by :mod:`pyhf_bench.asvtools.asvoutput`; the command line is
+:mod:`pyhf_bench.cli.run`'s.
 """
 
 from __future__ import annotations
@@ -19,23 +21,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyhf_bench import UserError
+from pyhf_bench import likelihoods
 from pyhf_bench.asvtools import dashboard
 from pyhf_bench.asvtools import eraplan
 from pyhf_bench.asvtools import selection
-from pyhf_bench.core import support
 from pyhf_bench.asvtools.asvmachine import ensure_machine, machine_name
+from pyhf_bench.asvtools.asvoutput import Progress, asv_stream, clock, result_file, tally
 from pyhf_bench.asvtools.eraplan import git, release_tags
+from pyhf_bench.core import support
 from pyhf_bench.core.files import atomic_file
 
 OFFLINE_CONFIG = "asv.offline.conf.json"
@@ -46,7 +49,8 @@ PYHF_DEPENDENCIES = ("numpy", "scipy", "jsonschema", "click", "tqdm", "pyyaml")
 
 
 def _load_asv_config(path: Path) -> dict:
-    from asv import util  # asv's loader accepts the // comments in asv.conf.json
+    # asv: optional (the dev extra) and ~1 s to import; its loader accepts asv.conf.json's // comments.
+    from asv import util
 
     if not path.is_file():
         raise UserError(f"{path} not found; run from the pyhf-bench checkout or pass --config")
@@ -177,9 +181,9 @@ def plan(repo: Path, commits: list[str], eras: list[str] | None = None) -> dict[
     return grouped
 
 
-def _era_entries(config: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
+def era_entries(config: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
     """``{era: (asv environment name, distributions it installs)}``, from the config's ``include`` entries."""
-    from asv import environment
+    from asv import environment  # asv: optional (the dev extra) and ~1 s to import
     from asv.config import Config
 
     names = [env.name for env in environment.get_environments(Config.load(str(config)), None)]
@@ -197,7 +201,7 @@ def _era_entries(config: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
 
 
 def era_environment(config: Path, era: str) -> str:
-    entries = _era_entries(config)
+    entries = era_entries(config)
     if era not in entries:
         raise UserError(f"asv config {config} has no environment for era {era!r}; expected one include entry")
     return entries[era][0]
@@ -206,161 +210,6 @@ def era_environment(config: Path, era: str) -> str:
 def _installed_in(distributions: tuple[str, ...]):
     have = set(distributions) | set(PYHF_DEPENDENCIES)
     return lambda dist: dist.lower() in have
-
-
-# --------------------------------------------------------------------------- asv's output
-
-
-_LINE = re.compile(r"^\[\s*(\d+(?:\.\d+)?)%\] (·+) (.*)$")
-
-
-@dataclass
-class Progress:
-    """Condenses asv's output: one line per finished benchmark, with the overall share done and an estimate.
-
-    *total*: the units of the whole run (benchmarks x commits, summed over the asv
-    calls); each asv call reports its own percentage, of *units* units.
-    """
-
-    total: int
-    started: float = field(default_factory=time.monotonic)
-    done: int = 0  # units of the asv calls already finished
-    units: int = 0  # units of the current asv call
-    label: str = ""
-    benchmarks: set[str] = field(default_factory=set)
-    commit: str = ""  # the commit asv is benchmarking now, as asv names it
-
-    def begin(self, label: str, units: int, benchmarks: set[str]) -> None:
-        self.label, self.units, self.benchmarks, self.commit = label, units, benchmarks, ""
-
-    def where(self) -> str:
-        return f"{self.label}, {self.commit}" if self.commit else self.label
-
-    def end(self) -> None:
-        self.done += self.units
-        self.units = 0
-
-    def fraction(self, percent: float) -> float:
-        return min(1.0, (self.done + self.units * percent / 100) / max(self.total, 1))
-
-    def stamp(self, percent: float) -> str:
-        share = self.fraction(percent)
-        elapsed = time.monotonic() - self.started
-        left = f"~{_clock(elapsed * (1 - share) / share)} left" if share >= 0.05 else "estimating"
-        return f"[{100 * share:3.0f}% | {_clock(elapsed)} | {left}]"
-
-    def line(self, text: str) -> str | None:
-        """What to print for one line of asv's output (None: only the log keeps it)."""
-        text = text.rstrip("\n")
-        match = _LINE.match(text)
-        if match is None:
-            if text.startswith("· ") or text.startswith("·· "):
-                short = _ENV_NAME.sub("", text.lstrip("· "))  # the environment is named once, above
-                return f"  {self.label}: {short}" if _PHASES.search(text) else None
-            return None
-        percent, depth, rest = float(match.group(1)), len(match.group(2)), match.group(3)
-        commit = _FOR_COMMIT.match(rest)
-        if commit:  # asv benchmarks the era's commits one after the other
-            self.commit = commit.group(1)
-            return None
-        if depth != 3:
-            return None
-        running = _RUNNING.match(rest)
-        if running:  # asv runs every benchmark once per round, then reports them all
-            names = [n for n in running.group(1).split("--") if n]
-            return f"{self.stamp(percent)} {self.where()}: running {', '.join(names)}"
-        name, _, status = rest.partition(" ")
-        if name.startswith("..."):  # asv shortens long names from the left
-            name = next((b for b in sorted(self.benchmarks) if b.endswith(name[3:])), name)
-        if name in self.benchmarks and status.strip():
-            return f"{self.stamp(percent)} {self.where()}: {name} {status.split()[0]}"
-        return None
-
-
-_RUNNING = re.compile(r"^Running \(([^)]*)\)")
-_FOR_COMMIT = re.compile(r"^For \S+ commit (\S+(?: <[^>]*>)?):")
-_ENV_NAME = re.compile(r" (?:for|into|from) virtualenv-\S+")
-_PHASES = re.compile(r"Creating environments|Building |Installing |Error|error|failed", re.I)
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _asv_stream(config: Path, args: list[str], env: dict, log, progress: Progress, verbose: bool) -> int:
-    """Run asv, all of its output into *log*; print the condensed lines (every line with *verbose*)."""
-    cmd = [sys.executable, "-m", "asv", "--config", str(config), *args]
-    log.write("+ " + " ".join(cmd) + "\n")
-    log.flush()
-    if verbose:
-        print("+ " + " ".join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, cwd=config.parent, env=dict(os.environ, **env), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
-    assert proc.stdout is not None
-    for text in proc.stdout:
-        log.write(text)
-        shown = text.rstrip("\n") if verbose else progress.line(text)
-        if shown:
-            print(shown, flush=True)
-    log.flush()
-    return proc.wait()
-
-
-# --------------------------------------------------------------------------- results
-
-
-def _result_file(results_dir: Path, machine: str, commit: str, env_name: str) -> Path | None:
-    folder = results_dir / machine
-    hits = sorted(folder.glob(f"{commit[:8]}-*.json")) if folder.is_dir() else []
-    for path in hits:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("env_name") == env_name:
-            return path
-    return None
-
-
-@dataclass
-class Tally:
-    measured: int = 0
-    failed: list[str] = field(default_factory=list)
-    skipped: int = 0
-
-    def add(self, other: "Tally") -> None:
-        self.measured += other.measured
-        self.failed += other.failed
-        self.skipped += other.skipped
-
-
-def tally(result_file: Path, regexes: list[str]) -> Tally:
-    """Measured, failed and skipped combinations among those *regexes* select, from asv's result file."""
-    import itertools
-
-    data = json.loads(result_file.read_text())
-    columns = data["result_columns"]
-    patterns = [re.compile(r) for r in regexes]
-    out = Tally()
-    for name, row in data["results"].items():
-        values = dict(zip(columns, row))
-        params = values.get("params") or []
-        results = values.get("result")
-        names = [f"{name}({', '.join(ids)})" for ids in itertools.product(*params)] if params else [name]
-        if not isinstance(results, list):
-            results = [results] * len(names)
-        for combo, value in zip(names, results):
-            if not any(p.search(combo) for p in patterns):
-                continue
-            if value is None:
-                out.failed.append(combo)
-            elif isinstance(value, float) and math.isnan(value):
-                out.skipped += 1
-            else:
-                out.measured += 1
-    return out
 
 
 # --------------------------------------------------------------------------- publish
@@ -372,7 +221,7 @@ def publish(config: Path, log, progress: Progress, verbose: bool) -> int:
     html = (config.parent / conf.get("html_dir", "html")).resolve()
     keep = html / ".gitkeep"
     had_keep = keep.exists()
-    rc = _asv_stream(config, ["publish"], {}, log, progress, verbose)
+    rc = asv_stream(config, ["publish"], {}, log, progress, verbose)
     if had_keep and html.is_dir():
         keep.touch()  # asv publish empties html/; the repository tracks it as an empty folder
     if rc != 0:
@@ -396,8 +245,6 @@ def _check_publish_possible() -> None:
 
 def _data_note() -> str | None:
     """One line when the quick tier's published likelihoods are not in the data directory."""
-    from pyhf_bench import likelihoods
-
     try:
         keys = likelihoods.quick_keys()
         missing = [k for k in keys if not likelihoods.available(likelihoods.split_key(k)[0])]
@@ -409,30 +256,36 @@ def _data_note() -> str | None:
             "skip; set PYHF_BENCH_DATA to a copy or run `pyhf-bench fetch NAME`")
 
 
-def _run(args) -> int:
-    """``pyhf-bench run``: 0 all ran, 1 some benchmark combinations failed, 2 something could not run."""
-    config = Path(args.config).resolve()
-    if args.tier:
-        os.environ[support.TIER_ENV] = support.check_choice("tier", args.tier)
+def run(config: Path, revisions: list[str], *, repo: str | None = None, eras: list[str] | None = None,
+        tier: str | None = None, skip_existing: bool = False, then_publish: bool = False, dry_run: bool = False,
+        verbose: bool = False, asv_args: Sequence[str] = ()) -> int:
+    """``pyhf-bench run``: 0 all ran, 1 some benchmark combinations failed, 2 something could not run.
+
+    *revisions* as :func:`resolve_commits` reads them (none: ``LATEST``); *repo*: a local pyhf
+    repository (None: clone asv.conf.json's); *asv_args*: passed on to ``asv run``.
+    """
+    config = Path(config).resolve()
+    if tier:
+        os.environ[support.TIER_ENV] = support.check_choice("tier", tier)
     tier = support.tier()
-    for era in args.era or []:
+    for era in eras or []:
         if era not in support.eras():
             raise UserError(f"unknown era {era!r}; choose one of: {', '.join(support.eras())}")
-    repo_arg = args.repo or args.offline
-    if repo_arg:
-        config, repo = config_for_clone(config, Path(repo_arg))
+    if repo:
+        config, repository = config_for_clone(config, Path(repo))
     else:
-        repo = _clone_upstream(config)
-    passthrough = list(getattr(args, "passthrough", []))
-    if args.skip_existing:
+        repository = _clone_upstream(config)
+    passthrough = list(asv_args)
+    if skip_existing:
         passthrough.append("--skip-existing")
-    grouped = plan(repo, resolve_commits(repo, args.revisions or [LATEST]), args.era)
+    revisions = revisions or [LATEST]
+    grouped = plan(repository, resolve_commits(repository, revisions), eras)
     if not grouped:
-        raise UserError(f"no commits to benchmark in {' '.join(args.revisions or [LATEST])} of {repo}")
-    _print_plan(repo, grouped, tier, args.dry_run)
-    if args.dry_run:
+        raise UserError(f"no commits to benchmark in {' '.join(revisions)} of {repository}")
+    _print_plan(repository, grouped, tier, dry_run)
+    if dry_run:
         return 0
-    if args.publish:
+    if then_publish:
         _check_publish_possible()
     machine, registered = ensure_machine(machine_name(passthrough))
     if registered:
@@ -441,7 +294,7 @@ def _run(args) -> int:
     note = _data_note()
     if note:
         print(note)
-    return _execute(config, work, machine, tier, args)
+    return _execute(config, work, machine, tier, then_publish, verbose)
 
 
 def _print_plan(repo: Path, grouped: dict[str, list[eraplan.Placement]], tier: str, why: bool) -> None:
@@ -471,7 +324,7 @@ class Pass:
 
 def _passes(config: Path, grouped: dict[str, list[eraplan.Placement]], tier: str, passthrough: list[str]) -> list[Pass]:
     """The asv runs, two per era (:func:`selection.asv_run_passes`), without what an era does not install."""
-    entries = _era_entries(config)
+    entries = era_entries(config)
     benchmark_dir = selection.benchmark_dir_of(config)
     work, told = [], set()
     for era, placements in grouped.items():
@@ -488,7 +341,7 @@ def _passes(config: Path, grouped: dict[str, list[eraplan.Placement]], tier: str
     return work
 
 
-def _execute(config: Path, work: list[Pass], machine: str, tier: str, args) -> int:
+def _execute(config: Path, work: list[Pass], machine: str, tier: str, then_publish: bool, verbose: bool) -> int:
     conf = _load_asv_config(config)
     results_dir = (config.parent / conf.get("results_dir", "results")).resolve()
     logs = config.parent / ".asv" / "logs"
@@ -502,12 +355,12 @@ def _execute(config: Path, work: list[Pass], machine: str, tier: str, args) -> i
     failed = measured = 0
     with open(log_path, "w", encoding="utf-8") as log:
         for one in work:
-            row = _run_pass(config, one, log, progress, args.verbose, tier)
+            row = _run_pass(config, one, log, progress, verbose, tier)
             summary["passes"].append(row)
             if row["asv_status"] not in (0, 2):  # 2: some benchmark failed; anything else: asv itself did
                 problems.append(f"asv exited {row['asv_status']} in {one.label}")
             for commit, version in one.commits:
-                found = _result_file(results_dir, machine, commit, one.env_name)
+                found = result_file(results_dir, machine, commit, one.env_name)
                 if found is None:
                     problems.append(f"no result file for {commit[:8]} in {one.label}")
                     continue
@@ -520,9 +373,9 @@ def _execute(config: Path, work: list[Pass], machine: str, tier: str, args) -> i
                       f"failed, {counts.skipped} skipped (n/a; reasons in the log)", flush=True)
                 for combo in counts.failed[:10]:
                     print(f"  FAILED {combo}")
-        if args.publish:  # failures included: the dashboard is where they show
+        if then_publish:  # failures included: the dashboard is where they show
             published = time.monotonic()
-            if publish(config, log, progress, args.verbose) != 0:
+            if publish(config, log, progress, verbose) != 0:
                 problems.append("asv publish failed")
             summary["publish_seconds"] = round(time.monotonic() - published, 1)
     status = 2 if problems else 1 if failed else 0
@@ -532,7 +385,7 @@ def _execute(config: Path, work: list[Pass], machine: str, tier: str, args) -> i
     with atomic_file(summary_path) as handle:
         json.dump(summary, handle, indent=1)
     verdict = "; ".join(problems) if problems else f"{failed} combination(s) failed" if failed else "all ran"
-    print(f"done in {_clock(summary['seconds'])}: {measured} measured, {verdict}; asv environments "
+    print(f"done in {clock(summary['seconds'])}: {measured} measured, {verdict}; asv environments "
           f"{summary['env_bytes'] / 1e9:.1f} GB; exit {status}; log {log_path}")
     return status
 
@@ -548,7 +401,7 @@ def _run_pass(config: Path, one: Pass, log, progress: Progress, verbose: bool, t
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(c for c, _ in one.commits) + "\n")
     try:
-        rc = _asv_stream(config, ["run", "-E", one.env_name, f"HASHFILE:{handle.name}", "--show-stderr",
+        rc = asv_stream(config, ["run", "-E", one.env_name, f"HASHFILE:{handle.name}", "--show-stderr",
                                   *one.asv_args], one.env, log, progress, verbose)
     finally:
         os.unlink(handle.name)
@@ -572,7 +425,7 @@ def _disk_use(folder: Path) -> int:
 
 
 def _clone_upstream(config: Path) -> Path:
-    from asv.config import Config
+    from asv.config import Config  # asv: optional (the dev extra) and ~1 s to import
     from asv.repo import get_repo
 
     conf = Config.load(str(config))
@@ -587,55 +440,17 @@ def _clone_upstream(config: Path) -> Path:
         logging.disable(logging.NOTSET)
 
 
-def _publish(args) -> int:
-    config = Path(args.config).resolve()
-    if args.repo:
-        config, _ = config_for_clone(config, Path(args.repo))
+def publish_dashboard(config: Path, repo: str | None = None, verbose: bool = False) -> int:
+    """``pyhf-bench publish``: :func:`publish` with asv's output in a log; *repo*: the pyhf repository of the results."""
+    config = Path(config).resolve()
+    if repo:
+        config, _ = config_for_clone(config, Path(repo))
     _check_publish_possible()
     logs = config.parent / ".asv" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / time.strftime("publish-%Y%m%d-%H%M%S.log")
     with open(log_path, "w", encoding="utf-8") as log:
-        rc = publish(config, log, Progress(total=1), args.verbose)
+        rc = publish(config, log, Progress(total=1), verbose)
     if rc != 0:
         raise UserError(f"asv publish failed (exit {rc}); its output is in {log_path}")
     return 0
-
-
-def add_publish_parser(sub) -> None:
-    p = sub.add_parser(
-        "publish",
-        help="asv publish of the results, with the dashboard's libraries vendored (works offline)",
-        description="Write asv's dashboard of results/ to html/ and vendor its JavaScript from npm, so it "
-        "works without CDN access (what `run --publish` does after running, and the Pages workflow runs).",
-    )
-    p.add_argument("--repo", metavar="PATH", help="the pyhf repository the results are of (a clone, or the "
-                   "offline history): asv reads commit dates and tags there (default: asv.conf.json's repo)")
-    p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
-    p.add_argument("--verbose", action="store_true", help="print asv's own output")
-    p.set_defaults(func=_publish)
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "run",
-        help="asv run over pyhf commits, each in its environment era",
-        description="Benchmark pyhf commits with asv, each in the environment era that runs it "
-        "(eras.json). Arguments after -- go to `asv run` (e.g. -- -b Logpdf).",
-    )
-    p.add_argument("revisions", nargs="*", metavar="REVISION",
-                   help=f"what to benchmark: {LATEST} (default: the newest release tag), {TAGS} (every release "
-                   "tag), a range A..B, a commit or tag, HASHFILE:PATH; several may be given")
-    p.add_argument("--repo", metavar="PATH", help="a local pyhf git repository: a clone of pyhf, or the history "
-                   "`pyhf-bench history build PATH` makes (default: clone the repo of asv.conf.json)")
-    p.add_argument("--offline", metavar="PATH", help="the same as --repo PATH")
-    p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
-    p.add_argument("--era", action="append", help="run only this era (repeatable)")
-    p.add_argument("--tier", choices=support.TIERS, help=f"benchmark tier (sets {support.TIER_ENV}; default quick)")
-    p.add_argument("--skip-existing", action="store_true", help="skip commits that already have results (asv's own)")
-    p.add_argument("--publish", action="store_true", help="then `asv publish` and vendor its libraries: an offline "
-                   "dashboard in html/")
-    p.add_argument("--dry-run", action="store_true", help="print the plan only")
-    p.add_argument("--verbose", action="store_true", help="print asv's own output and command lines")
-    # Arguments after `--` are split off by pyhf_bench.cli.main into args.passthrough.
-    p.set_defaults(func=_run)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from pyhf_bench import UserError
 from pyhf_bench.core import support
@@ -51,7 +51,7 @@ class Combination:
 
 def combinations(benchmark_dir: Path) -> list[Combination]:
     """Every parameter combination of every benchmark in *benchmark_dir*, as asv discovers them."""
-    from asv_runner.discovery import disc_benchmarks
+    from asv_runner.discovery import disc_benchmarks  # asv: optional (the dev extra) and slow to import
 
     root = str(Path(benchmark_dir).resolve())
     parent = os.path.dirname(root)
@@ -192,43 +192,29 @@ def for_asv(config: Path, tier: str, bench: list[str] | None) -> list[str] | Non
 
 
 def benchmark_dir_of(config: Path) -> Path:
-    from asv import util
+    """The benchmark folder *config* names (asv.conf.json's ``benchmark_dir``), resolved."""
+    from asv import util  # asv: optional (the dev extra) and ~1 s to import
 
     conf = util.load_json(str(config), js_comments=True)
     return (config.parent / conf.get("benchmark_dir", "benchmarks")).resolve()
 
 
-def _cmd(args) -> int:
-    config = Path(args.config).resolve()
+def asv_run(config: Path, tier: str | None = None, asv_args: Sequence[str] = ()) -> int:
+    """``pyhf-bench asv-run``: ``asv run`` over exactly *tier*'s combinations (:func:`asv_run_passes`); asv's status."""
+    config = Path(config).resolve()
     if not config.is_file():
         raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
-    tier = args.tier or support.tier()  # argparse and support.tier() check the name
-    passthrough = list(getattr(args, "passthrough", []))
+    tier = tier or support.tier()  # argparse and support.tier() check the name
+    passthrough = list(asv_args)
     machine, registered = ensure_machine(machine_name(passthrough))
     if registered:
         print(f"registered this machine with asv as {machine!r} (`asv machine --yes`)")
     status = 0
-    for env, asv_args in asv_run_passes(tier, benchmark_dir_of(config), passthrough):
-        n = asv_args.count("-b")
+    for env, run_args in asv_run_passes(tier, benchmark_dir_of(config), passthrough):
+        n = run_args.count("-b")
         print(f"+ {' '.join(f'{k}={v}' for k, v in env.items())} asv run <{n} -b selections of the {tier} tier> "
-              + " ".join(asv_args[2 * n:]), flush=True)
-        rc = subprocess.call([sys.executable, "-m", "asv", "--config", str(config), "run", *asv_args],
+              + " ".join(run_args[2 * n:]), flush=True)
+        rc = subprocess.call([sys.executable, "-m", "asv", "--config", str(config), "run", *run_args],
                              cwd=config.parent, env=dict(os.environ, **env))
         status = status or rc
     return status
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "asv-run",
-        help="asv run over exactly one tier's combinations (no process for the ones outside it)",
-        description="Run `asv run` with one -b regex per benchmark selecting exactly the tier's parameter "
-        "combinations, so the combinations outside it are never forked only to skip (the quick tier: ~110 "
-        "run of ~12,000). Arguments after -- go to `asv run`; their -b regexes narrow the selection "
-        "(e.g. pyhf-bench asv-run -- --python=same --quick -b Logpdf). Two asv runs: the memory benchmarks "
-        "separately, without the frameworks preloaded in asv's forkserver.",
-    )
-    p.add_argument("--tier", choices=support.TIERS, help=f"tier to select (sets {support.TIER_ENV}; default: "
-                   f"{support.TIER_ENV}, else quick)")
-    p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
-    p.set_defaults(func=_cmd)

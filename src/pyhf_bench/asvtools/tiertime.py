@@ -39,12 +39,14 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from pyhf_bench import UserError
-from pyhf_bench.core import support
 from pyhf_bench.asvtools.envinfo import machine_description
+from pyhf_bench.core import support
 from pyhf_bench.core.files import atomic_file
+from pyhf_bench.likelihoods import all_keys, load_key
 
 REST = "rest"
 LOG_TAIL = 4000
@@ -382,15 +384,13 @@ def _check_ran(row: dict) -> None:
 
 def _check_loads(name: str, key: str) -> None:
     """Refuse a shard whose likelihood cannot be loaded: its benchmarks would only skip."""
-    from pyhf_bench.likelihoods import load_key
-
     try:
         load_key(key)
     except UserError as exc:
         raise UserError(f"shard {name}: {exc}") from None
 
 
-def _expand(patterns: list[str], available: dict[str, str]) -> list[str]:
+def expand(patterns: list[str], available: dict[str, str]) -> list[str]:
     """Shard names, in order; a pattern with shell wildcards (``'sbottom/RegionA:*:numpy:*'``) names every shard it matches."""
     names, unknown = [], []
     for pattern in patterns:
@@ -408,31 +408,34 @@ def _expand(patterns: list[str], available: dict[str, str]) -> list[str]:
     return names
 
 
-def _cmd(args) -> int:
-    from pyhf_bench.likelihoods import all_keys
+def measure(config: Path, ledger_path: Path, tier: str = "full", only: list[str] | None = None,
+            remeasure: Sequence[str] = (), retry_failed: bool = False, budget_minutes: float | None = None,
+            asv_args: Sequence[str] = (), log_dir: Path = Path(".asv/tier-time-logs")) -> dict:
+    """``pyhf-bench tier-time``: run the shards not yet in the ledger at *ledger_path*, recording each one.
 
-    tier = support.check_choice("tier", args.tier)
-    if args.markdown:
-        print(ledger_markdown(read_ledger(Path(args.ledger)), all_keys()), end="")
-        return 0
-    config = Path(args.config).resolve()
+    *only*: these shards (names or shell wildcards, :func:`expand`) instead of the whole
+    partition; *remeasure*: run these again although recorded.  Returns the ledger's
+    totals with the shards still left.
+    """
+    tier = support.check_choice("tier", tier)
+    config = Path(config).resolve()
     if not config.is_file():
         raise UserError(f"{config} not found; run from the pyhf-bench checkout or pass --config")
-    ledger_path = Path(args.ledger)
+    ledger_path = Path(ledger_path)
     ledger = read_ledger(ledger_path)
     keys = all_keys()
     available = all_shards(keys)
-    wanted = _expand(args.only, available) if args.only else list(shards(keys))
-    remeasure = _expand(args.remeasure, available)
+    wanted = expand(only, available) if only else list(shards(keys))
+    remeasured = expand(list(remeasure), available)
     if ledger.get("tier", tier) != tier:
         raise UserError(f"ledger {ledger_path} records the {ledger['tier']} tier, not {tier}; use another --ledger")
     ledger.update(
         tier=tier,
-        command=f"{support.TIER_ENV}={tier} asv run --python=same --quick -b <shard regex> " + " ".join(args.passthrough),
+        command=f"{support.TIER_ENV}={tier} asv run --python=same --quick -b <shard regex> " + " ".join(asv_args),
         machine=machine_description(),
     )
-    done = {row["shard"] for row in ledger["shards"] if row["returncode"] == 0 or not args.retry_failed}
-    done -= {overlap for name in remeasure for overlap in {name, *overlapping(name, keys)}}
+    done = {row["shard"] for row in ledger["shards"] if row["returncode"] == 0 or not retry_failed}
+    done -= {overlap for name in remeasured for overlap in {name, *overlapping(name, keys)}}
     # A likelihood (or rest) begun part by part in an earlier sitting goes on part by part.
     recorded = {row["shard"] for row in ledger["shards"]}
     wanted = [part for name in wanted for part in (
@@ -443,13 +446,13 @@ def _cmd(args) -> int:
         if covered(name, done, keys):
             print(f"{name}: in the ledger, skipped", flush=True)
             continue
-        if args.budget_minutes is not None and time.monotonic() - start > 60 * args.budget_minutes:
-            print(f"budget of {args.budget_minutes} min spent: {name} and later shards left for the next sitting", flush=True)
+        if budget_minutes is not None and time.monotonic() - start > 60 * budget_minutes:
+            print(f"budget of {budget_minutes} min spent: {name} and later shards left for the next sitting", flush=True)
             break
         if shard_key(name) is not None:
             _check_loads(name, shard_key(name))
         print(f"{name}: running (-b {available[name]!r})", flush=True)
-        row = run_shard(name, available[name], tier, config, args.passthrough, Path(args.log_dir).resolve())
+        row = run_shard(name, available[name], tier, config, list(asv_args), Path(log_dir).resolve())
         _check_ran(row)
         record_row(ledger, row, keys)
         _write_ledger(ledger_path, ledger)
@@ -457,31 +460,4 @@ def _cmd(args) -> int:
     total = summary(ledger)
     recorded = {r["shard"] for r in ledger["shards"]}
     left = [s for s in shards(keys) if not covered(s, recorded, keys)]
-    print(json.dumps({**total, "hours": round(total["seconds"] / 3600, 2), "shards_left": left}, indent=1))
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "tier-time",
-        help="measure a tier's wall time shard by shard (resumable ledger)",
-        description="Run a tier of the suite with `asv run --python=same --quick`, one likelihood at a time, "
-        "and record each shard's wall time in a JSON ledger; shards already recorded are skipped. "
-        "Arguments after -- go to `asv run` (e.g. -- --machine epyc-2core).",
-    )
-    p.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
-    p.add_argument("--ledger", required=True, help="JSON ledger to read and extend (created if missing)")
-    p.add_argument("--tier", default="full", choices=support.TIERS, help="tier to measure (default: full)")
-    p.add_argument("--only", nargs="+", metavar="SHARD",
-                   help="run only these shards, in this order (name/region, 'rest' or one of its module "
-                   "parts such as rest:synthetic_models, or a whole-grid shard such as "
-                   "sbottom/RegionA:GridScan:numpy:64b:w0)")
-    p.add_argument("--budget-minutes", type=float, help="start no new shard after this many minutes")
-    p.add_argument("--retry-failed", action="store_true", help="run again the shards recorded with a non-zero asv status")
-    p.add_argument("--remeasure", nargs="+", default=[], metavar="SHARD",
-                   help="run these shards again although recorded (e.g. after a change to the suite); "
-                   "their rows are replaced")
-    p.add_argument("--markdown", action="store_true",
-                   help="print the ledger as a Markdown table with its total and what is left (the README's), run nothing")
-    p.add_argument("--log-dir", default=".asv/tier-time-logs", help="asv's output per shard (default: .asv/tier-time-logs)")
-    p.set_defaults(func=_cmd)
+    return {**total, "hours": round(total["seconds"] / 3600, 2), "shards_left": left}

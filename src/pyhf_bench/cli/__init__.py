@@ -20,27 +20,25 @@ import argparse
 import sys
 
 from pyhf_bench import UserError
+from pyhf_bench.cli import accelerators as accelerator_commands
+from pyhf_bench.cli import profiling as profile_commands
+from pyhf_bench.cli import run as run_commands
+from pyhf_bench.cli import tiers as tier_commands
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from pyhf_bench.reporting import accelerators
+    from pyhf_bench.cli import docs
     from pyhf_bench.asvtools import costs
-    from pyhf_bench.asvtools import dashboard
-    from pyhf_bench.asvtools import envinfo
     from pyhf_bench.asvtools import gpucheck
     from pyhf_bench.cli import history
     from pyhf_bench.asvtools import instruction_proof
     from pyhf_bench.asvtools import instructions
     from pyhf_bench.cli import likelihoods
     from pyhf_bench.reporting import noise
-    from pyhf_bench.reporting import profiling
     from pyhf_bench.reporting import report
     from pyhf_bench.asvtools import review
     from pyhf_bench import root as roobridge
-    from pyhf_bench.asvtools import runner
     from pyhf_bench import scan
-    from pyhf_bench.asvtools import selection
-    from pyhf_bench.asvtools import tiertime
 
     parser = argparse.ArgumentParser(
         prog="pyhf-bench",
@@ -48,24 +46,21 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     history.add_parsers(sub)
-    envinfo.add_parser(sub)
-    runner.add_parser(sub)
-    runner.add_publish_parser(sub)
-    selection.add_parser(sub)
+    tier_commands.add_parsers(sub)
+    run_commands.add_parsers(sub)
     likelihoods.add_parsers(sub)  # references, likelihoods, fetch, verify, hypotest, fit
     gpucheck.add_parser(sub)
     report.add_parser(sub)
     review.add_parser(sub)
-    profiling.add_parser(sub)
+    profile_commands.add_parsers(sub)
     noise.add_parser(sub)
-    dashboard.add_parser(sub)
     roobridge.add_parser(sub)
     scan.add_parser(sub)
-    tiertime.add_parser(sub)
     costs.add_parser(sub)
-    accelerators.add_parser(sub)
+    accelerator_commands.add_parsers(sub)
     instruction_proof.add_parser(sub)
     instructions.add_parser(sub)
+    docs.add_parsers(sub)
     return parser
 
 

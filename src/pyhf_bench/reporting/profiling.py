@@ -26,14 +26,17 @@ from __future__ import annotations
 import cProfile
 import io
 import json
-import os
+import marshal
 import pstats
 import time
 from pathlib import Path
 
 from pyhf_bench import UserError
+from pyhf_bench import likelihoods
 from pyhf_bench.core import support
 from pyhf_bench.core.files import atomic_file
+from pyhf_bench.core.synthetic import make_spec
+from pyhf_bench.likelihoods.inference import Problem
 
 STEPS = ("logpdf", "value_and_grad", "fit", "fixed_poi_fit", "hypotest", "upper_limit")
 TOP_N = 25
@@ -44,21 +47,12 @@ MAX_CALLS = 10_000
 
 def _problem(name: str, rt_args: dict, patch: str | None):
     """Activate the backend and build the Problem for NAME; returns (runtime, problem, label)."""
-    from pyhf_bench.likelihoods.inference import Problem
-
     if name.startswith("synthetic:"):
         size = name.split(":", 1)[1]
         if not size.isdigit() or int(size) < 1:
             raise UserError(f"bad model {name!r}; give synthetic:N with N bins, e.g. synthetic:100")
-        from pyhf_bench.core.synthetic import make_spec
-
         rt = _activate(**rt_args)
         return rt, Problem.from_spec(rt, make_spec(int(size))), f"synthetic model, {size} bins"
-    try:
-        from pyhf_bench import likelihoods
-    except ImportError:
-        raise UserError(f"unknown model {name!r}; give synthetic:N (published likelihoods are not available "
-                        "in this installation)") from None
     lk_name, region = likelihoods.split_key(name)
     lk = likelihoods.load(lk_name, region, patch)
     settings = lk.fit_settings(rt_args["optimizer"]) if hasattr(lk, "fit_settings") else None
@@ -132,8 +126,6 @@ def profile_step(name: str, backend: str, device: str, precision: str, step: str
     profiled = (time.perf_counter() - start) / calls
 
     with atomic_file(out / "profile.pstats", "wb") as fh:
-        import marshal
-
         profiler.create_stats()
         marshal.dump(profiler.stats, fh)  # the format pstats.Stats(path) reads
     stats = pstats.Stats(profiler)
@@ -166,7 +158,7 @@ def profile_step(name: str, backend: str, device: str, precision: str, step: str
 
 def _flamegraph(pstats_file: Path, path: Path) -> str:
     try:
-        import flameprof
+        import flameprof  # optional (the report extra)
     except ImportError:
         return "not drawn: flameprof is not installed (pip install flameprof)"
     text = io.StringIO()
@@ -177,35 +169,3 @@ def _flamegraph(pstats_file: Path, path: Path) -> str:
     with atomic_file(path) as fh:
         fh.write(text.getvalue())
     return path.name
-
-
-def _cmd(args) -> int:
-    summary = profile_step(args.name, args.backend, args.device, args.precision, args.step, Path(args.out),
-                           optimizer=args.optimizer, patch=args.patch, calls=args.calls)
-    print(f"{summary['label']}: {args.step} with {args.backend}/{args.device}/{args.precision}: "
-          f"{summary['unprofiled_wall_s'] * 1e3:.3f} ms ({summary['profiled_wall_s'] * 1e3:.3f} ms under cProfile)")
-    for row in summary["top_cumulative"][:10]:
-        print(f"  {row['cumtime_s'] * 1e3:9.3f} ms  {row['ncalls_per_call']:>8}  {row['function']}")
-    print(f"wrote {args.out}/profile.txt, profile.pstats, profile.json" +
-          (", flamegraph.svg" if summary["flamegraph"] == "flamegraph.svg" else f" (flame graph {summary['flamegraph']})"))
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "profile",
-        help="cProfile one inference step (after a warm-up call) with a flame graph",
-        description="Run one inference step on a model as the benchmarks do, warm it up, then profile the "
-        "next call with cProfile: writes profile.txt, profile.pstats, flamegraph.svg and profile.json to --out.",
-    )
-    p.add_argument("name", metavar="NAME", help="synthetic:N (N bins) or a registered likelihood name[/region]")
-    p.add_argument("--backend", required=True, help=f"one of: {', '.join(support.BACKENDS)}")
-    p.add_argument("--device", default="cpu", help="cpu (default), gpu or tpu")
-    p.add_argument("--precision", default="64b", help="64b (default) or 32b")
-    p.add_argument("--optimizer", default="scipy", help="scipy (default) or minuit, for fit-based steps")
-    p.add_argument("--step", default="logpdf", help=f"one of: {', '.join(STEPS)} (default logpdf)")
-    p.add_argument("--patch", default=None, help="signal patch of a published likelihood (default: its default)")
-    p.add_argument("--calls", type=int, default=None,
-                   help=f"profile this many calls after the warm-up (default: enough for {MIN_PROFILED_S} s)")
-    p.add_argument("--out", required=True, metavar="DIR", help="where to write the profile")
-    p.set_defaults(func=_cmd)
