@@ -22,6 +22,8 @@ import pytest
 
 from pyhf_bench import UserError
 from pyhf_bench.asvtools import history
+from pyhf_bench.cli import history as history_cli
+from pyhf_bench.cli import main
 
 VERSIONS = ["0.7.5", "0.7.6"]
 # PyPI upload times of the sdists (immutable facts of the index).
@@ -31,42 +33,11 @@ UNREACHABLE = "http://127.0.0.1:9/pypi/pyhf/json"  # connection refused at once
 
 SRC = str(Path(history.__file__).resolve().parents[1])
 
-# Runs the real ``pyhf_bench.cli.main`` when it imports (its sibling modules
-# may not exist yet), else an equivalent minimal main around history.add_parser.
-_MAIN_SCRIPT = r"""
-import sys
-try:
-    from pyhf_bench.asvtools import envinfo
-    from pyhf_bench.asvtools import runner  # noqa: F401  the real CLI needs its siblings
-    from pyhf_bench.cli import main
-except ImportError:
-    import argparse
-    from pyhf_bench import UserError
-    from pyhf_bench.asvtools import history
-
-    def main(argv=None):
-        parser = argparse.ArgumentParser(prog="pyhf-bench")
-        sub = parser.add_subparsers(dest="command", required=True)
-        history.add_parser(sub)
-        args = parser.parse_args(argv)
-        try:
-            return int(args.func(args) or 0)
-        except UserError as exc:
-            print(f"pyhf-bench: error: {exc}", file=sys.stderr)
-            return 2
-sys.exit(main(sys.argv[1:]))
-"""
+# The real command line, in a fresh interpreter (its exit status and stderr are what the tests check).
+_MAIN_SCRIPT = "import sys; from pyhf_bench.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def cli_main(argv: list[str]) -> int:
-    try:
-        from pyhf_bench.asvtools import envinfo
-        from pyhf_bench.asvtools import runner  # noqa: F401
-        from pyhf_bench.cli import main
-    except ImportError:
-        ns: dict = {}
-        exec(_MAIN_SCRIPT.replace("sys.exit(main(sys.argv[1:]))", ""), ns)
-        main = ns["main"]
     return main(argv)
 
 
@@ -383,7 +354,8 @@ def _evil_sdist(cache: Path, version: str, member: tarfile.TarInfo, data: bytes 
         tf.addfile(member, io.BytesIO(data) if member.isfile() else None)
 
 
-@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink-out", "other-top"])
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink-out", "other-top", "hardlink-out", "fifo",
+                                  "drive"])
 def test_unsafe_sdist_rejected(tmp_path, monkeypatch, kind):
     monkeypatch.setenv("PYHF_BENCH_PYPI_JSON", UNREACHABLE)
     version = "9.9.9"
@@ -393,15 +365,54 @@ def test_unsafe_sdist_rejected(tmp_path, monkeypatch, kind):
         member = tarfile.TarInfo("/tmp/evil.py")
     elif kind == "other-top":
         member = tarfile.TarInfo("elsewhere/evil.py")
+    elif kind == "hardlink-out":
+        member = tarfile.TarInfo(f"pyhf-{version}/hard")
+        member.type = tarfile.LNKTYPE
+        member.linkname = "elsewhere/evil.py"
+    elif kind == "fifo":
+        member = tarfile.TarInfo(f"pyhf-{version}/fifo")
+        member.type = tarfile.FIFOTYPE
+    elif kind == "drive":
+        member = tarfile.TarInfo("C:/evil.py")
     else:
         member = tarfile.TarInfo(f"pyhf-{version}/link")
         member.type = tarfile.SYMTYPE
         member.linkname = "../../../etc/passwd"
     _evil_sdist(tmp_path / "cache", version, member, b"bad")
-    with pytest.raises(UserError, match="unsafe|outside") as err:
+    with pytest.raises(UserError, match="outside|special file") as err:
         history.build_history(tmp_path / "repo", [version], tmp_path / "cache", log=None)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and str(err.value).endswith("; delete it and rerun")
     assert not (tmp_path / "evil.py").exists()
+
+
+def test_sdist_links_and_execute_bits_reach_the_tree(tmp_path, monkeypatch):
+    """Links inside the sdist's folder are kept (as git links), execute bits too; no network needed."""
+    monkeypatch.setenv("PYHF_BENCH_PYPI_JSON", UNREACHABLE)
+    version = "9.9.8"
+    script = tarfile.TarInfo(f"pyhf-{version}/run.sh")
+    script.mode = 0o755
+    script.size = 10
+    link = tarfile.TarInfo(f"pyhf-{version}/docs/setup.py")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "../setup.py"
+    hard = tarfile.TarInfo(f"pyhf-{version}/setup-copy.py")
+    hard.type = tarfile.LNKTYPE
+    hard.linkname = f"pyhf-{version}/setup.py"
+    cache = tmp_path / "cache"
+    _evil_sdist(cache, version, script, b"#!/bin/sh\n")
+    data = io.BytesIO()
+    with tarfile.open(cache / f"pyhf-{version}.tar.gz") as src, tarfile.open(fileobj=data, mode="w:gz") as out:
+        for m in src.getmembers():
+            out.addfile(m, src.extractfile(m) if m.isfile() else None)
+        out.addfile(link)
+        out.addfile(hard)
+    (cache / f"pyhf-{version}.tar.gz").write_bytes(data.getvalue())
+    repo = tmp_path / "repo"
+    assert history.build_history(repo, [version], cache, log=None) == [f"v{version}"]
+    entries = {line.split("\t")[1]: line.split()[0] for line in git(repo, "ls-tree", "-r", "HEAD").splitlines()}
+    assert entries == {"setup.py": "100644", "run.sh": "100755", "docs/setup.py": "120000",
+                       "setup-copy.py": "100644"}
+    assert git(repo, "cat-file", "-p", "HEAD:docs/setup.py") == "../setup.py"
 
 
 # --------------------------------------------------------------------------- #
@@ -501,10 +512,10 @@ def test_is_build_output():
     assert not history.is_build_output("setup.cfg")
 
 
-def test_add_parser_sets_func():
+def test_add_parsers_sets_func():
     parser = argparse.ArgumentParser(prog="pyhf-bench")
     sub = parser.add_subparsers(dest="command", required=True)
-    history.add_parser(sub)
+    history_cli.add_parsers(sub)
     args = parser.parse_args(["history", "build", "somewhere", "--branch", "b", "--replace", "a=b",
                               "--replace", "c=d", "--delete", "e"])
     assert callable(args.func)

@@ -7,6 +7,7 @@ Tests that need the published files use the offline mirror ``../shared/likelihoo
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 
 from pyhf_bench import UserError
 from pyhf_bench import likelihoods
+from pyhf_bench.core import files
 from pyhf_bench.core.synthetic import make_workspace
 
 from .conftest import ROOT, run_python
@@ -210,20 +212,135 @@ def test_interrupted_download_leaves_nothing_valid(data_dir, tmp_path):
     assert not any(p.is_file() for p in data_dir.rglob("*"))
 
 
+def _tar_with(path: Path, *infos: tuple[tarfile.TarInfo, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in infos:
+            if info.isfile():
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return path
+
+
+def _info(name: str, kind=tarfile.REGTYPE, linkname: str = "", mode: int = 0o644) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, linkname, mode
+    return info
+
+
+# The one extractor (pyhf_bench.core.files.safe_extract) serves fetch (no links at all) and the pyhf history
+# (links inside one top folder): every refusal of both, in one table.
 @pytest.mark.parametrize(
-    "members, links, message",
+    "members, options, message",
     [
-        ({"../evil.json": b"{}"}, {}, "member outside its folder"),
-        ({"/etc/evil.json": b"{}"}, {}, "member outside its folder"),
-        ({"ok.json": b"{}"}, {"link.json": "/etc/passwd"}, "has a link"),
+        ([(_info("../evil.json"), b"{}")], {}, "member outside its folder"),
+        ([(_info("/etc/evil.json"), b"{}")], {}, "member outside its folder"),
+        ([(_info("C:evil.json"), b"{}")], {}, "member outside its folder"),
+        ([(_info("a/../../evil.json"), b"{}")], {"links": True}, "member outside its folder"),
+        ([(_info("ok.json"), b"{}"), (_info("link.json", tarfile.SYMTYPE, "/etc/passwd"), b"")], {}, "has a link"),
+        ([(_info("ok.json"), b"{}"), (_info("hard.json", tarfile.LNKTYPE, "ok.json"), b"")], {}, "has a link"),
+        ([(_info("top/link", tarfile.SYMTYPE, "../../etc/passwd"), b"")], {"links": True, "top": "top"},
+         "pointing outside"),
+        ([(_info("top/link", tarfile.SYMTYPE, "/etc/passwd"), b"")], {"links": True}, "pointing outside"),
+        ([(_info("top/link", tarfile.SYMTYPE, "../other/x"), b"")], {"links": True, "top": "top"}, "pointing outside"),
+        ([(_info("top/hard", tarfile.LNKTYPE, "../evil"), b"")], {"links": True}, "outside its folder"),
+        ([(_info("top/fifo", tarfile.FIFOTYPE), b"")], {"links": True}, "special file"),
+        ([(_info("top/dev", tarfile.CHRTYPE), b"")], {}, "special file"),
+        ([(_info("elsewhere/x.py"), b"x")], {"top": "top"}, "outside its top folder top/"),
+        ([(_info("big.json"), b"x" * 2000)], {"max_bytes": 1000}, "more than the 1000 allowed"),
+        ([(_info(f"m{i}"), b"") for i in range(5)], {"max_members": 4}, "5 members, more than the 4 allowed"),
     ],
 )
-def test_archives_are_extracted_safely(tmp_path, members, links, message):
-    archive = make_tar(tmp_path / "bad.tar.gz", members, links)
-    dest = tmp_path / "out"
-    with pytest.raises(UserError, match=message):
-        likelihoods.safe_extract(archive, dest)
-    assert not (tmp_path / "evil.json").exists()
+def test_archives_are_extracted_safely(tmp_path, members, options, message):
+    archive = _tar_with(tmp_path / "bad.tar.gz", *members)
+    dest = tmp_path / "a" / "out"
+    with pytest.raises(UserError, match=message) as err:
+        files.safe_extract(archive, dest, fix="THE FIX", **options)
+    assert str(err.value).startswith("archive bad.tar.gz ") and str(err.value).endswith("; THE FIX")
+    assert not list(dest.rglob("*")), "checks come before any write"
+    assert not (tmp_path / "evil.json").exists() and not (tmp_path / "a" / "evil.json").exists()
+
+
+def test_extraction_keeps_links_inside_and_owner_bits(tmp_path):
+    archive = _tar_with(
+        tmp_path / "ok.tar.gz",
+        (_info("top/bin/run.sh", mode=0o4777), b"#!/bin/sh\n"),
+        (_info("top/data.txt", mode=0o666), b"data"),
+        (_info("top/link.txt", tarfile.SYMTYPE, "data.txt"), b""),
+        (_info("top/copy.txt", tarfile.LNKTYPE, "top/data.txt"), b""),
+    )
+    out = files.safe_extract(archive, tmp_path / "out", top="top", links=True)
+    root = tmp_path / "out" / "top"
+    assert out.root == root and [p.name for p in out.files] == ["run.sh", "data.txt", "copy.txt"]
+    assert os.readlink(root / "link.txt") == "data.txt" and (root / "copy.txt").read_bytes() == b"data"
+    assert not (root / "copy.txt").is_symlink()
+    # Execute bits stay (git records them); set-id and group/other write never land on disk.
+    assert oct((root / "bin" / "run.sh").stat().st_mode & 0o7777) == oct(0o755)
+    assert oct((root / "data.txt").stat().st_mode & 0o777) == oct(0o644)
+    with pytest.raises(UserError, match="has no top/ folder"):
+        files.safe_extract(_tar_with(tmp_path / "empty.tar.gz"), tmp_path / "out2", top="top")
+
+
+def test_a_chain_of_links_cannot_reach_outside(tmp_path):
+    """Each link points inside when it is made; together they would not: refused, and nothing lands outside."""
+    chain = [(_info("e/x", tarfile.SYMTYPE, "../d/l/.."), b""), (_info("d/l", tarfile.SYMTYPE, ".."), b"")]
+    with pytest.raises(UserError, match="pointing outside its folder"):
+        files.safe_extract(_tar_with(tmp_path / "a.tar.gz", *chain), tmp_path / "out-a", links=True)
+    through = chain + [(_info("e/x/evil", tarfile.DIRTYPE), b""), (_info("e/x/evil.json"), b"{}")]
+    with pytest.raises(UserError, match="outside its folder .*through a link"):
+        files.safe_extract(_tar_with(tmp_path / "b.tar.gz", *through), tmp_path / "out-b", links=True)
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "evil.json").exists()
+
+
+def test_zip_archives_too(tmp_path):
+    import stat
+    import zipfile
+
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("record/ws.json", b"{}")
+    out = files.safe_extract(good, tmp_path / "out")
+    assert [p.relative_to(tmp_path / "out").as_posix() for p in out.files] == ["record/ws.json"]
+    for name, attr, message in (("../evil.json", 0o644, "outside its folder"),
+                                ("link.json", stat.S_IFLNK | 0o777, "has a link")):
+        bad = tmp_path / f"bad-{attr}.zip"
+        with zipfile.ZipFile(bad, "w") as zf:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = attr << 16
+            zf.writestr(info, b"/etc/passwd")
+        with pytest.raises(UserError, match=message):
+            files.safe_extract(bad, tmp_path / f"out-{attr}")
+    damaged = tmp_path / "damaged.tar.gz"
+    damaged.write_bytes(b"\x1f\x8b" + b"not really gzip" * 10)
+    with pytest.raises(UserError, match="not a readable tar or zip archive"):
+        files.safe_extract(damaged, tmp_path / "out-damaged")
+
+
+def test_the_one_downloader(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"payload" * 1000)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert files.download(source.as_uri(), tmp_path / "a.bin", sha256=digest.upper()) == digest
+    assert (tmp_path / "a.bin").read_bytes() == source.read_bytes()
+    assert files.read_url(source.as_uri()) == source.read_bytes()
+    with pytest.raises(UserError, match=r"sha256 mismatch for b.bin downloaded from file:.*got " + digest + "; FIX"):
+        files.download(source.as_uri(), tmp_path / "b.bin", sha256="0" * 64, mismatch_fix="FIX")
+    with pytest.raises(files.DownloadError, match=r"cannot download http://127.0.0.1:9/x \(.*refused.*\); GO ONLINE"):
+        files.download("http://127.0.0.1:9/x", tmp_path / "c.bin", fix="GO ONLINE")
+    with pytest.raises(files.DownloadError):
+        files.read_url("http://127.0.0.1:9/x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "source.bin"], "failed downloads leave nothing"
+
+
+@needs_mirror
+def test_fetch_from_a_zip_resource(data_dir, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "resource.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for region in ("combined", "lowMass", "highMass"):
+            zf.writestr(f"x/{region}.json", gzip.decompress((MIRROR / STAUS / f"Region-{region}/BkgOnly.json.gz")
+                                                           .read_bytes()))
+    assert likelihoods.fetch("staus", url=archive.as_uri())["fetched"] == 3
 
 
 # --------------------------------------------------------------------------- bring your own likelihood

@@ -20,47 +20,42 @@ import argparse
 import sys
 
 from pyhf_bench import UserError
+from pyhf_bench.asvtools import instruction_proof, instructions, review
 from pyhf_bench.cli import accelerators as accelerator_commands
+from pyhf_bench.cli import devices as device_commands
+from pyhf_bench.cli import docs as docs_commands
+from pyhf_bench.cli import history as history_commands
+from pyhf_bench.cli import likelihoods as likelihood_commands
 from pyhf_bench.cli import profiling as profile_commands
+from pyhf_bench.cli import report as report_commands
+from pyhf_bench.cli import root as root_commands
 from pyhf_bench.cli import run as run_commands
+from pyhf_bench.cli import scan as scan_commands
 from pyhf_bench.cli import tiers as tier_commands
+from pyhf_bench.reporting import noise
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from pyhf_bench.cli import docs
-    from pyhf_bench.cli import devices as device_commands
-    from pyhf_bench.cli import root as root_cli
-    from pyhf_bench.cli import scan as scan_commands
-    from pyhf_bench.asvtools import history
-    from pyhf_bench.asvtools import instruction_proof
-    from pyhf_bench.asvtools import instructions
-    from pyhf_bench import likelihoods
-    from pyhf_bench.reporting import noise
-    from pyhf_bench.reporting import references
-    from pyhf_bench.cli import report as report_cli
-    from pyhf_bench.asvtools import review
-
     parser = argparse.ArgumentParser(
         prog="pyhf-bench",
         description="asv benchmarks of pyhf's computational backends.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    history.add_parser(sub)
+    history_commands.add_parsers(sub)
     tier_commands.add_parsers(sub)
     device_commands.add_parsers(sub)
     run_commands.add_parsers(sub)
-    references.add_parser(sub)
-    likelihoods.add_parser(sub)
-    report_cli.add_parsers(sub)
+    likelihood_commands.add_parsers(sub)  # references, likelihoods, fetch, verify, hypotest, fit
+    report_commands.add_parsers(sub)
     review.add_parser(sub)
     profile_commands.add_parsers(sub)
     noise.add_parser(sub)
-    root_cli.add_parsers(sub)
+    root_commands.add_parsers(sub)
     scan_commands.add_parsers(sub)
     accelerator_commands.add_parsers(sub)
     instruction_proof.add_parser(sub)
     instructions.add_parser(sub)
-    docs.add_parsers(sub)
+    docs_commands.add_parsers(sub)
     return parser
 
 

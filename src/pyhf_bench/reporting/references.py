@@ -1,21 +1,21 @@
-"""``pyhf-bench references``: compute the registry's reference results and, with ``--update``, store them.
+"""ROOT references for the registry (``pyhf-bench references --root``; the command is :mod:`pyhf_bench.cli.likelihoods`).
 
-Two kinds: the suite's own numpy 64b scipy output (``self-snapshot``, the
-region's ``reference``; catches change, not error) and, with ``--root``,
-ROOT's CLs from HistFactory and Minuit2 (``root``, an independent reference
-stored in ``independent_references``).  A command of its own because it joins
-the likelihood registry, the inference step and the ROOT bridge.
+Two kinds of reference: the suite's own numpy 64b scipy output
+(``self-snapshot``, the region's ``reference``; catches change, not error;
+:func:`pyhf_bench.likelihoods.runs.compute_reference`) and, here, ROOT's CLs
+from HistFactory and Minuit2 (``root``, an independent reference stored in
+``independent_references``).  It lives above the likelihoods because it joins
+them with the ROOT bridge.
 """
 
 from __future__ import annotations
 
-import json
-import time
+import copy
 
 from pyhf_bench import UserError
 from pyhf_bench import root as roobridge
-from pyhf_bench.likelihoods.inference import HypotestSettings, compute_reference
-from pyhf_bench.likelihoods import entry, has_signal, key, load, reference_targets, store_reference
+from pyhf_bench.likelihoods.inference import HypotestSettings
+from pyhf_bench.likelihoods.loading import load
 
 
 def compute_root_reference(name: str, region: str) -> dict:
@@ -26,8 +26,6 @@ def compute_root_reference(name: str, region: str) -> dict:
     constant terms, so a background-only 2*NLL has no ROOT counterpart.  Refused
     when a ROOT fit did not converge (Minuit2 status other than 0 or 1).
     """
-    import copy
-
     lk = load(name, region)
     if lk.poi is None:
         raise UserError(f"{lk.label} is background-only: ROOT's NLL has other constant terms than pyhf's, so only "
@@ -54,26 +52,3 @@ def compute_root_reference(name: str, region: str) -> dict:
         "pyhf_vs_root_passed": report["passed"],
         "fixed_parameters": sorted(lk.fixed_parameters()),
     }
-
-
-def _cmd(args) -> int:
-    for name, region in reference_targets(args.names, args.region):
-        if args.root and not has_signal(entry(name), region):
-            print(json.dumps({"likelihood": key(name, region), "skipped": "background-only: no CLs to take from ROOT"}))
-            continue
-        start = time.perf_counter()
-        reference = (compute_root_reference if args.root else compute_reference)(name, region)
-        print(json.dumps({"likelihood": key(name, region), "seconds": round(time.perf_counter() - start, 1), **reference}))
-        if args.update:
-            store_reference(name, region, reference)
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("references", help="compute the registry's reference results (numpy 64b scipy, or --root)")
-    p.add_argument("names", nargs="*", metavar="NAME")
-    p.add_argument("--region", help="only this region")
-    p.add_argument("--update", action="store_true", help="write them into the built-in registry file")
-    p.add_argument("--root", action="store_true",
-                   help="ROOT's CLs via `roofit`'s fits (kind 'root', stored as independent_references)")
-    p.set_defaults(func=_cmd)

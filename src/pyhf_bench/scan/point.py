@@ -96,13 +96,13 @@ def _process_state(settings: ScanSettings) -> tuple[_ProcessState, float]:
         if not settings.compile_cache:
             os.environ["PYHF_BENCH_JAX_CACHE"] = "off"  # read when the backend is activated, just below
         from pyhf_bench import likelihoods
-        from pyhf_bench.likelihoods.inference import _activate_for
+        from pyhf_bench.likelihoods.inference import activate_for
 
         _single_threaded_blas()
         base = likelihoods.load(settings.name, settings.region, likelihoods.BKGONLY)
         if _STATES and any(s.backend != settings.backend or s.precision != settings.precision for s in _STATES):
             _STATES.clear()  # pyhf's backend is process-global: one active runtime per process
-        rt = _activate_for(base, settings.backend, settings.device, settings.precision, settings.optimizer)
+        rt = activate_for(base, settings.backend, settings.device, settings.precision, settings.optimizer)
         if settings.backend == "jax":
             _COMPILE_CLOCK.install()
         e = likelihoods.entry(settings.name)
@@ -132,7 +132,7 @@ def _patched(state: _ProcessState, patch: str):
     """The likelihood of *patch*: the background-only one with the hash-checked patch applied to a copy."""
     from pyhf_bench import likelihoods
 
-    spec = likelihoods._apply_patch(state.entry, state.settings.region, state.region_spec, state.base.spec, patch)
+    spec = likelihoods.apply_patch(state.entry, state.settings.region, state.region_spec, state.base.spec, patch)
     modifiers = {m["name"] for c in spec["channels"] for s in c["samples"] for m in s["modifiers"]}
     measurement = next(m for m in spec["measurements"] if m["name"] == state.base.measurement)
     poi = measurement["config"].get("poi")
