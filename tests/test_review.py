@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from pyhf_bench.asvtools import review
+from pyhf_bench.asvtools import review, review_proof
 
 from .conftest import ROOT
 
@@ -26,10 +26,10 @@ def test_slow_branch_source_is_real_code_and_the_noop_only_a_comment():
     import pyhf.pdf
 
     original = inspect.getsource(pyhf.pdf)  # the installed pyhf 0.7.6: the base of the branches
-    slow = review.slow_pdf_source(original)
+    slow = review_proof.slow_pdf_source(original)
     assert slow.count("self.make_pdf(pars).log_prob(data)") == 2 and "for _ in range(2):" in slow
     assert "sleep" not in slow
-    noop = review.noop_pdf_source(original)
+    noop = review_proof.noop_pdf_source(original)
     assert [line for line in noop.splitlines() if not line.startswith("#")] == \
         [line for line in original.splitlines() if not line.startswith("#")]
 
@@ -51,7 +51,7 @@ def test_review_proof_flags_the_slow_commit_and_not_the_noop(tmp_path):
         for p in sorted((tmp_path / "work").glob("continuous-*.log")))
     assert summary_file.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads(summary_file.read_text())
-    slow, noop = (next(t for t in summary["trials"] if t["branch"] == b) for b in (review.SLOW_BRANCH, review.NOOP_BRANCH))
+    slow, noop = (next(t for t in summary["trials"] if t["branch"] == b) for b in (review_proof.SLOW_BRANCH, review_proof.NOOP_BRANCH))
     logs = f"trials: {summary['trials']}\n{logs}"
     # The slowed commit: flagged by both passes. The no-op: exit 0 (if the first pass flagged it,
     # the confirmation pass did not). How far the ratios sit from the factor is the proof data's
@@ -233,7 +233,7 @@ def test_review_proof_slowdown_branches_do_proportional_real_work():
     original = inspect.getsource(pyhf.pdf)
     slowed = instruction_proof.slowed_source(original, 1.05)
     assert "* 5 // 100" in slowed and "sleep" not in slowed
-    assert review.slowdown_branch(1.05) == "pr/slow-logpdf-1.05"
+    assert review_proof.slowdown_branch(1.05) == "pr/slow-logpdf-1.05"
     proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "review-proof", "--slowdowns", "1.025"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "1 + m/100" in proc.stderr

@@ -29,19 +29,16 @@ def _build_parser() -> argparse.ArgumentParser:
     from pyhf_bench.asvtools import envinfo
     from pyhf_bench.asvtools import gpucheck
     from pyhf_bench.asvtools import history
-    from pyhf_bench.asvtools import instruction_proof
-    from pyhf_bench.asvtools import instructions
     from pyhf_bench import likelihoods
-    from pyhf_bench.reporting import noise
     from pyhf_bench.reporting import profiling
     from pyhf_bench.reporting import references
     from pyhf_bench.reporting import report
-    from pyhf_bench.asvtools import review
     from pyhf_bench import root as roobridge
     from pyhf_bench.asvtools import runner
     from pyhf_bench import scan
     from pyhf_bench.asvtools import selection
     from pyhf_bench.asvtools import tiertime
+    from pyhf_bench.cli import timing
 
     parser = argparse.ArgumentParser(
         prog="pyhf-bench",
@@ -57,17 +54,14 @@ def _build_parser() -> argparse.ArgumentParser:
     likelihoods.add_parser(sub)
     gpucheck.add_parser(sub)
     report.add_parser(sub)
-    review.add_parser(sub)
+    timing.add_parsers(sub)  # review, review-proof, noise, instructions-proof, instructions
     profiling.add_parser(sub)
-    noise.add_parser(sub)
     dashboard.add_parser(sub)
     roobridge.add_parser(sub)
     scan.add_parser(sub)
     tiertime.add_parser(sub)
     costs.add_parser(sub)
     accelerators.add_parser(sub)
-    instruction_proof.add_parser(sub)
-    instructions.add_parser(sub)
     return parser
 
 

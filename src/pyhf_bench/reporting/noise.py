@@ -20,11 +20,9 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
 from pyhf_bench import UserError
-from pyhf_bench.core.files import atomic_file
 from pyhf_bench.reporting.report import Measurement, _label, _measurements
 
 
@@ -160,26 +158,3 @@ def format_study(s: dict) -> str:
     return "\n".join(lines)
 
 
-def _cmd(args) -> int:
-    result = study(load_side(args.a), load_side(args.b))
-    result["a"], result["b"] = str(args.a), str(args.b)
-    print(format_study(result))
-    if args.json:
-        with atomic_file(Path(args.json)) as fh:
-            json.dump(result, fh, indent=2)
-            fh.write("\n")
-        print(f"wrote {args.json}", file=sys.stderr)
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "noise",
-        help="ratios between two runs of the same benchmarks (the noise floor for --factor)",
-        description="Compare two asv runs of the same code (result files or directories of them): "
-        "per-benchmark ratios B/A, their median and worst |ratio - 1|.",
-    )
-    p.add_argument("a", metavar="RESULTS_A", help="asv result file or directory (first run)")
-    p.add_argument("b", metavar="RESULTS_B", help="asv result file or directory (second run)")
-    p.add_argument("--json", metavar="FILE", default=None, help="also write every ratio and the summary to FILE")
-    p.set_defaults(func=_cmd)
