@@ -295,6 +295,7 @@ def proof_markdown(summary: dict, source: str) -> str:
                         f"`pyhf-bench review-proof --json {source}`")
     lines = [f"Wall-time gate at factor {summary['factor']} (confirmation pass {summary['confirm_rounds']} rounds) on "
              f"`{summary['benchmark']}`, {summary['repeats']} repeat(s); {summary.get('machine', '?')}"
+             + (f", {summary['where']}" if summary.get("where") else "")
              + (f", CPU affinity {summary['cpu_affinity']}" if summary.get("cpu_affinity") else "")
              + f" (from `{source}`):", "",
              "| change | flagged | first pass flagged | min ratio | median ratio | max ratio |",

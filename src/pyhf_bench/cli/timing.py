@@ -187,6 +187,11 @@ def _add_review_parsers(sub) -> None:
 # ---- noise -----------------------------------------------------------------------------------------------
 
 def _noise_cmd(args) -> int:
+    if args.markdown:
+        print(noise.study_markdown(_read_json(args.markdown, "noise"), args.markdown), end="")
+        return 0
+    if args.a is None or args.b is None:
+        raise UserError("give two result sets, RESULTS_A and RESULTS_B (or --markdown FILE)")
     result = noise.study(noise.load_side(args.a), noise.load_side(args.b))
     result["a"], result["b"] = str(args.a), str(args.b)
     print(noise.format_study(result))
@@ -203,9 +208,11 @@ def _add_noise_parser(sub) -> None:
         description="Compare two asv runs of the same code (result files or directories of them): "
         "per-benchmark ratios B/A, their median and worst |ratio - 1|.",
     )
-    p.add_argument("a", metavar="RESULTS_A", help="asv result file or directory (first run)")
-    p.add_argument("b", metavar="RESULTS_B", help="asv result file or directory (second run)")
+    p.add_argument("a", metavar="RESULTS_A", nargs="?", help="asv result file or directory (first run)")
+    p.add_argument("b", metavar="RESULTS_B", nargs="?", help="asv result file or directory (second run)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write every ratio and the summary to FILE")
+    p.add_argument("--markdown", metavar="FILE", default=None,
+                   help="print the docs table of a noise result or noise-study FILE (runs nothing)")
     p.set_defaults(func=_noise_cmd)
 
 

@@ -158,3 +158,27 @@ def format_study(s: dict) -> str:
     return "\n".join(lines)
 
 
+def study_markdown(data: dict, source: str) -> str:
+    """The docs table of one `study` (per benchmark) or of a noise-study file (``settings``: one row per setting)."""
+    if "per_benchmark" in data:
+        lines = [f"From `{source}`:", "", "| benchmark | pairs | median ratio B/A | median \\|ratio − 1\\| | "
+                 "worst \\|ratio − 1\\| |", "|---|---|---|---|---|"]
+        for name, row in data["per_benchmark"].items():
+            lines.append(f"| `{name}` | {row['pairs']} | {row['median_ratio']:.3f} | {row['median_deviation']:.3f} | "
+                         f"{row['worst_deviation']:.3f} |")
+        lines.append(f"| **all** | {data['pairs']} | {data['median_ratio']:.3f} | **{data['median_deviation']:.3f}** | "
+                     f"{data['worst_deviation']:.3f} |")
+        return "\n".join(lines) + "\n"
+    if not data.get("settings"):
+        raise UserError(f"{source} is neither a `pyhf-bench noise --json` result nor a noise study (no settings)")
+    lines = [f"{data.get('where', '?')}; {data.get('machine', '?')}; benchmarks of pyhf-bench "
+             f"{data.get('pyhf_bench_commit', '?')[:10]}, pyhf {data.get('pyhf', '?')} (from `{source}`):", "",
+             "| setting | pairs | samples per combination | median \\|ratio − 1\\| | 90th pct | worst | wall per run |",
+             "|---|---|---|---|---|---|---|"]
+    for name, s in data["settings"].items():
+        n = s.get("samples_per_combination")
+        samples = f"{n['min']}–{n['max']} (median {n['median']:g})" if n else "?"
+        wall = " / ".join(f"{w} s" for w in s.get("wall_s") or []) or "?"
+        lines.append(f"| {s.get('description', name)} | {s['pairs']} | {samples} | {s['median_deviation']:.3f} | "
+                     f"{s['p90_deviation']:.3f} | {s['worst_deviation']:.3f} | {wall} |")
+    return "\n".join(lines) + "\n"
