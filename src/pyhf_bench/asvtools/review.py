@@ -29,12 +29,15 @@ DEFAULT_FACTOR = 1.5
 DEFAULT_CONFIRM_ROUNDS = 16
 def continuous_command(config: Path, env_name: str, factor: float, base: str, head: str,
                        benchmarks: list[str] | None = None, rounds: int | None = None,
-                       machine: str | None = None, cpu_affinity: str | None = None) -> list[str]:
+                       machine: str | None = None, cpu_affinity: str | None = None,
+                       attributes: tuple[str, ...] = ()) -> list[str]:
     """``asv continuous --factor F --interleave-rounds`` (plus -b/-a rounds/--machine/--cpu-affinity when given)."""
     cmd = [sys.executable, "-m", "asv", "--config", str(config), "continuous", "--factor", str(factor),
            "--interleave-rounds", "-E", env_name, "--show-stderr"]
     for regex in benchmarks or ():
         cmd += ["-b", regex]
+    for attribute in attributes:
+        cmd += ["-a", attribute]
     if rounds:
         cmd += ["-a", f"rounds={rounds}"]
     if machine:
@@ -208,7 +211,8 @@ def decide(first: Pass, table: Pass | None, confirm: Pass | None, log: str = "")
 def review_commits(config: Path, env_name: str, base: str, head: str, factor: float = DEFAULT_FACTOR,
                    confirm_rounds: int = DEFAULT_CONFIRM_ROUNDS, machine: str | None = None,
                    benchmarks: list[str] | None = None, cwd: Path | None = None, env: dict | None = None, echo=None,
-                   instruction_factor: float = DEFAULT_INSTRUCTION_FACTOR, cpu_affinity: str | None = None) -> Review:
+                   instruction_factor: float = DEFAULT_INSTRUCTION_FACTOR, cpu_affinity: str | None = None,
+                   attributes: tuple[str, ...] = ()) -> Review:
     """The pull-request check (the workflow runs this through `pyhf-bench review`).
 
     Pass 1: ``asv continuous --factor F --interleave-rounds`` over *benchmarks* (regexes; all if None).
@@ -220,7 +224,7 @@ def review_commits(config: Path, env_name: str, base: str, head: str, factor: fl
     second, longer interleaved measurement and such a burst of noise does not. A wall-time
     slowdown counts only if both passes flag it; a newly failing benchmark counts at once.
     *cpu_affinity*: asv's ``--cpu-affinity`` for both passes (a core no other job uses: the
-    noise study, docs/review.md). See `decide`."""
+    noise study, docs/review.md). *attributes*: more asv ``-a`` overrides for both passes. See `decide`."""
     out = []
 
     def run(cmd):
@@ -235,7 +239,7 @@ def review_commits(config: Path, env_name: str, base: str, head: str, factor: fl
         return Pass.of(proc)
 
     first = run(continuous_command(config, env_name, factor, base, head, benchmarks=benchmarks, machine=machine,
-                                   cpu_affinity=cpu_affinity))
+                                   cpu_affinity=cpu_affinity, attributes=attributes))
     if continuous_failure(first, "first pass"):
         return decide(first, None, None, "".join(out))
     table = run(compare_command(config, env_name, instruction_factor, base, head, machine=machine))
@@ -244,7 +248,7 @@ def review_commits(config: Path, env_name: str, base: str, head: str, factor: fl
     if flagged:
         confirm = run(continuous_command(config, env_name, factor, base, head, machine=machine,
                                          benchmarks=[f"^{re.escape(name)}$" for name in flagged],
-                                         rounds=confirm_rounds, cpu_affinity=cpu_affinity))
+                                         rounds=confirm_rounds, cpu_affinity=cpu_affinity, attributes=attributes))
     return decide(first, table, confirm, "".join(out))
 
 
