@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -248,3 +249,26 @@ def test_instruction_counts_of_backends_that_do_not_repeat_are_shown_not_judged(
     verdict = review.decide(continuous(), table, None)
     assert verdict.exit_code == 0 and verdict.instructions == []
     assert "| 1.020 | 41.9M | 46.1M | 1.100 | ok |" in review.summary_table(verdict)
+
+
+def test_the_timing_tables_of_docs_review_are_the_commands_output_of_the_committed_files():
+    # docs/review.md quotes no hand-pasted timing table: each is what `pyhf-bench review-proof
+    # --markdown` / `noise --markdown` print from the committed JSON (tools/instruction_docs.py writes them).
+    from pyhf_bench.reporting import noise
+
+    page = (ROOT / "docs" / "review.md").read_text()
+    blocks = re.findall(r"<!-- pyhf-bench ([\w-]+) --markdown (\S+) -->\n", page)
+    assert {command for command, _ in blocks} >= {"review-proof", "noise"}
+    render = {"review-proof": review_proof.proof_markdown, "noise": noise.study_markdown}
+    for command, source in blocks:
+        table = render[command](json.loads((ROOT / source).read_text()), source)
+        assert table in page, f"regenerate the table of {source}: python tools/instruction_docs.py"
+
+
+def test_the_proof_and_noise_markdown_refuse_a_file_of_the_wrong_kind(tmp_path):
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"factor": 1.5}')
+    for command in ("review-proof", "noise"):
+        proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", command, "--markdown", str(wrong)],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "pyhf-bench: error:" in proc.stderr
