@@ -53,3 +53,23 @@ def test_benchmarks_keep_their_names_and_versions():
     assert not sorted(set(committed) - set(found)), "benchmarks gone"
     changed = {name for name in committed if found[name] != committed[name]}
     assert not changed, f"version changed (pin `version` to the old hash if the timed call is unchanged): {changed}"
+
+
+def test_modules_and_functions_stay_readable():
+    """#35's size rules: no module over 500 lines without a stated reason, no function over 80 lines.
+
+    A module may pass 500 lines only if its docstring says why in a line starting "Long because:".
+    """
+    import ast
+
+    too_long = []
+    for path in sorted((ROOT / "src" / "pyhf_bench").rglob("*.py")):
+        text = path.read_text()
+        tree = ast.parse(text)
+        name = path.relative_to(ROOT / "src")
+        if text.count("\n") > 500 and "Long because:" not in (ast.get_docstring(tree) or ""):
+            too_long.append(f"{name}: {text.count(chr(10))} lines")
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                too_long.append(f"{name}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert not too_long, "split these (or say in the module docstring 'Long because: ...'):\n" + "\n".join(too_long)

@@ -285,7 +285,7 @@ def test_tier_time_measures_a_shard_and_resumes(tmp_path, offline_history):
 @pytest.mark.integration
 def test_asv_find_locates_an_injected_slowdown(tmp_path, offline_history):
     """`asv find` (bisection) over three commits past v0.7.6, the middle one a real 3x slower logpdf."""
-    from pyhf_bench.asvtools import review
+    from pyhf_bench.asvtools import review_proof as review
 
     config = _test_config(tmp_path, offline_history, include=[modern_numpy_scipy()])
     pdf = "src/pyhf/pdf.py"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
-from pyhf_bench.asvtools import review
+from pyhf_bench.asvtools import review, review_proof
 
 from .conftest import ROOT
 
@@ -26,10 +27,10 @@ def test_slow_branch_source_is_real_code_and_the_noop_only_a_comment():
     import pyhf.pdf
 
     original = inspect.getsource(pyhf.pdf)  # the installed pyhf 0.7.6: the base of the branches
-    slow = review.slow_pdf_source(original)
+    slow = review_proof.slow_pdf_source(original)
     assert slow.count("self.make_pdf(pars).log_prob(data)") == 2 and "for _ in range(2):" in slow
     assert "sleep" not in slow
-    noop = review.noop_pdf_source(original)
+    noop = review_proof.noop_pdf_source(original)
     assert [line for line in noop.splitlines() if not line.startswith("#")] == \
         [line for line in original.splitlines() if not line.startswith("#")]
 
@@ -51,7 +52,7 @@ def test_review_proof_flags_the_slow_commit_and_not_the_noop(tmp_path):
         for p in sorted((tmp_path / "work").glob("continuous-*.log")))
     assert summary_file.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads(summary_file.read_text())
-    slow, noop = (next(t for t in summary["trials"] if t["branch"] == b) for b in (review.SLOW_BRANCH, review.NOOP_BRANCH))
+    slow, noop = (next(t for t in summary["trials"] if t["branch"] == b) for b in (review_proof.SLOW_BRANCH, review_proof.NOOP_BRANCH))
     logs = f"trials: {summary['trials']}\n{logs}"
     # The slowed commit: flagged by both passes. The no-op: exit 0 (if the first pass flagged it,
     # the confirmation pass did not). How far the ratios sit from the factor is the proof data's
@@ -233,7 +234,7 @@ def test_review_proof_slowdown_branches_do_proportional_real_work():
     original = inspect.getsource(pyhf.pdf)
     slowed = instruction_proof.slowed_source(original, 1.05)
     assert "* 5 // 100" in slowed and "sleep" not in slowed
-    assert review.slowdown_branch(1.05) == "pr/slow-logpdf-1.05"
+    assert review_proof.slowdown_branch(1.05) == "pr/slow-logpdf-1.05"
     proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", "review-proof", "--slowdowns", "1.025"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "1 + m/100" in proc.stderr
@@ -248,3 +249,26 @@ def test_instruction_counts_of_backends_that_do_not_repeat_are_shown_not_judged(
     verdict = review.decide(continuous(), table, None)
     assert verdict.exit_code == 0 and verdict.instructions == []
     assert "| 1.020 | 41.9M | 46.1M | 1.100 | ok |" in review.summary_table(verdict)
+
+
+def test_the_timing_tables_of_docs_review_are_the_commands_output_of_the_committed_files():
+    # docs/review.md quotes no hand-pasted timing table: each is what `pyhf-bench review-proof
+    # --markdown` / `noise --markdown` print from the committed JSON (tools/instruction_docs.py writes them).
+    from pyhf_bench.reporting import noise
+
+    page = (ROOT / "docs" / "review.md").read_text()
+    blocks = re.findall(r"<!-- pyhf-bench ([\w-]+) --markdown (\S+) -->\n", page)
+    assert {command for command, _ in blocks} >= {"review-proof", "noise"}
+    render = {"review-proof": review_proof.proof_markdown, "noise": noise.study_markdown}
+    for command, source in blocks:
+        table = render[command](json.loads((ROOT / source).read_text()), source)
+        assert table in page, f"regenerate the table of {source}: python tools/instruction_docs.py"
+
+
+def test_the_proof_and_noise_markdown_refuse_a_file_of_the_wrong_kind(tmp_path):
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"factor": 1.5}')
+    for command in ("review-proof", "noise"):
+        proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", command, "--markdown", str(wrong)],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "pyhf-bench: error:" in proc.stderr

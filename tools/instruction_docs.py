@@ -1,8 +1,8 @@
-"""Rewrite the tables of docs/instruction-counts.md from the committed JSON files.
+"""Rewrite the timing tables of docs/instruction-counts.md and docs/review.md from the committed JSON files.
 
 Each block between ``<!-- pyhf-bench COMMAND --markdown FILE -->`` and ``<!-- end -->`` becomes
-what that command prints (``pyhf-bench instructions --markdown`` / ``instructions-proof --markdown``).
-Run from the checkout: ``python tools/instruction_docs.py``.
+what that command prints (``pyhf-bench instructions --markdown``, ``instructions-proof --markdown``,
+``review-proof --markdown``, ``noise --markdown``). Run from the checkout: ``python tools/instruction_docs.py``.
 """
 
 import re
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = ROOT / "docs" / "instruction-counts.md"
+PAGES = [ROOT / "docs" / "instruction-counts.md", ROOT / "docs" / "review.md"]
 BLOCK = re.compile(r"(<!-- pyhf-bench ([\w-]+) --markdown (\S+) -->\n)(.*?)(<!-- end -->)", re.S)
 
 
@@ -23,4 +23,5 @@ def render(match: re.Match) -> str:
 
 
 if __name__ == "__main__":
-    PAGE.write_text(BLOCK.sub(render, PAGE.read_text()))
+    for page in PAGES:
+        page.write_text(BLOCK.sub(render, page.read_text()))

@@ -17,15 +17,11 @@ writes the docs table from it.
 
 from __future__ import annotations
 
-import json
 import shutil
-import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pyhf_bench import UserError
-from pyhf_bench.core.files import atomic_file
 
 SLOWDOWNS = (1.02, 1.05, 1.1, 1.2, 1.5)
 LOOPS = (0, 100)
@@ -131,51 +127,3 @@ def markdown(summary: dict, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cmd(args) -> int:
-    if args.markdown:
-        path = Path(args.markdown)
-        if not path.is_file():
-            raise UserError(f"{path} not found; write it with `pyhf-bench instructions-proof --json {path}`")
-        print(markdown(json.loads(path.read_text()), str(path)), end="")
-        return 0
-    from pyhf_bench.asvtools.envinfo import machine_description
-    from pyhf_bench.asvtools.instructions import DEFAULT_INSTRUCTION_FACTOR
-
-    factor = args.factor or DEFAULT_INSTRUCTION_FACTOR
-    if args.repeats < 1:
-        raise UserError(f"--repeats {args.repeats}: give at least 1")
-    benchmark_dir = Path(args.benchmarks).resolve()
-    if not (benchmark_dir / f"{BENCHMARK[0]}.py").is_file():
-        raise UserError(f"{benchmark_dir} has no {BENCHMARK[0]}.py; run from the checkout or pass --benchmarks")
-    work = Path(tempfile.mkdtemp(prefix="pyhf-bench-instruction-proof-"))
-    try:
-        summary = run(args.repeats, factor, work, benchmark_dir, args.workers, log=lambda m: print(m, file=sys.stderr))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    summary["machine"] = machine_description()
-    text = json.dumps(summary, indent=2)
-    if args.json:
-        with atomic_file(Path(args.json)) as fh:
-            fh.write(text + "\n")
-    print(markdown(summary, args.json or "this run"), end="")
-    missed = sum(r["repeats"] - r["flagged"] for r in summary["rows"] if r["injected"] is not None)
-    false_alarms = sum(r["flagged"] for r in summary["rows"] if r["injected"] is None)
-    return 0 if missed == 0 and false_alarms == 0 else 1
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "instructions-proof",
-        help="prove the instruction-count gate: injected 1.02-1.5x slowdowns of pyhf's logpdf and a no-op",
-        description="Count the instructions of the synthetic 100-bin numpy Logpdf benchmark with pyhf's "
-        "Model.logpdf doing 2-50 %% more real work (and a comment-only no-op), N processes each, and apply the "
-        "review's instruction gate. Exit 1 if any slowdown was missed or any no-op flagged.",
-    )
-    p.add_argument("--repeats", type=int, default=10, help="independent counts of each change (default 10)")
-    p.add_argument("--factor", type=float, default=None, help="the gate's factor (default: review's)")
-    p.add_argument("--workers", type=int, default=1, help="counts run at once (default 1)")
-    p.add_argument("--benchmarks", default="benchmarks", help="the benchmark directory (default: benchmarks)")
-    p.add_argument("--json", metavar="FILE", default=None, help="also write the result to FILE")
-    p.add_argument("--markdown", metavar="FILE", default=None,
-                   help="print the docs table from a result FILE (runs nothing)")
-    p.set_defaults(func=_cmd)

@@ -20,7 +20,6 @@ import argparse
 import sys
 
 from pyhf_bench import UserError
-from pyhf_bench.asvtools import instruction_proof, instructions, review
 from pyhf_bench.cli import accelerators as accelerator_commands
 from pyhf_bench.cli import devices as device_commands
 from pyhf_bench.cli import docs as docs_commands
@@ -32,7 +31,7 @@ from pyhf_bench.cli import root as root_commands
 from pyhf_bench.cli import run as run_commands
 from pyhf_bench.cli import scan as scan_commands
 from pyhf_bench.cli import tiers as tier_commands
-from pyhf_bench.reporting import noise
+from pyhf_bench.cli import timing as timing_commands
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -47,14 +46,11 @@ def _build_parser() -> argparse.ArgumentParser:
     run_commands.add_parsers(sub)
     likelihood_commands.add_parsers(sub)  # references, likelihoods, fetch, verify, hypotest, fit
     report_commands.add_parsers(sub)
-    review.add_parser(sub)
+    timing_commands.add_parsers(sub)  # review, review-proof, noise, instructions-proof, instructions
     profile_commands.add_parsers(sub)
-    noise.add_parser(sub)
     root_commands.add_parsers(sub)
     scan_commands.add_parsers(sub)
     accelerator_commands.add_parsers(sub)
-    instruction_proof.add_parser(sub)
-    instructions.add_parser(sub)
     docs_commands.add_parsers(sub)
     return parser
 

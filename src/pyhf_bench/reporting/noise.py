@@ -20,14 +20,10 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
 from pyhf_bench import UserError
-from pyhf_bench.core.files import atomic_file
-from pyhf_bench.reporting.measurements import Measurement
-from pyhf_bench.reporting.measurements import label as _label
-from pyhf_bench.reporting.measurements import result_measurements as _measurements
+from pyhf_bench.reporting.measurements import Measurement, label, result_measurements
 
 
 def _benchmarks_json(start: Path) -> dict:
@@ -64,7 +60,7 @@ def load_side(path: str | Path) -> list[Measurement]:
         except (asv_util.UserError, KeyError, ValueError) as exc:
             raise UserError(f"{file} is not an asv result file ({exc})") from None
         machine = (result.params or {}).get("machine", "?")
-        out.extend(m for m in _measurements(machine, result, meta) if m.kind != "track")
+        out.extend(m for m in result_measurements(machine, result, meta) if m.kind != "track")
     return out
 
 
@@ -106,7 +102,7 @@ def study(a: list[Measurement], b: list[Measurement]) -> dict:
         if not ma.value or ma.value <= 0:
             continue
         ratio = mb.value / ma.value
-        rows.append({"benchmark": ma.benchmark, "params": _label(tuple(ma.params.items())), "a": ma.value,
+        rows.append({"benchmark": ma.benchmark, "params": label(tuple(ma.params.items())), "a": ma.value,
                      "b": mb.value, "unit": ma.unit, "ratio": ratio, "deviation": abs(ratio - 1)})
     per_benchmark = {}
     for name in sorted({r["benchmark"] for r in rows}):
@@ -162,26 +158,27 @@ def format_study(s: dict) -> str:
     return "\n".join(lines)
 
 
-def _cmd(args) -> int:
-    result = study(load_side(args.a), load_side(args.b))
-    result["a"], result["b"] = str(args.a), str(args.b)
-    print(format_study(result))
-    if args.json:
-        with atomic_file(Path(args.json)) as fh:
-            json.dump(result, fh, indent=2)
-            fh.write("\n")
-        print(f"wrote {args.json}", file=sys.stderr)
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "noise",
-        help="ratios between two runs of the same benchmarks (the noise floor for --factor)",
-        description="Compare two asv runs of the same code (result files or directories of them): "
-        "per-benchmark ratios B/A, their median and worst |ratio - 1|.",
-    )
-    p.add_argument("a", metavar="RESULTS_A", help="asv result file or directory (first run)")
-    p.add_argument("b", metavar="RESULTS_B", help="asv result file or directory (second run)")
-    p.add_argument("--json", metavar="FILE", default=None, help="also write every ratio and the summary to FILE")
-    p.set_defaults(func=_cmd)
+def study_markdown(data: dict, source: str) -> str:
+    """The docs table of one `study` (per benchmark) or of a noise-study file (``settings``: one row per setting)."""
+    if "per_benchmark" in data:
+        lines = [f"From `{source}`:", "", "| benchmark | pairs | median ratio B/A | median \\|ratio − 1\\| | "
+                 "worst \\|ratio − 1\\| |", "|---|---|---|---|---|"]
+        for name, row in data["per_benchmark"].items():
+            lines.append(f"| `{name}` | {row['pairs']} | {row['median_ratio']:.3f} | {row['median_deviation']:.3f} | "
+                         f"{row['worst_deviation']:.3f} |")
+        lines.append(f"| **all** | {data['pairs']} | {data['median_ratio']:.3f} | **{data['median_deviation']:.3f}** | "
+                     f"{data['worst_deviation']:.3f} |")
+        return "\n".join(lines) + "\n"
+    if not data.get("settings"):
+        raise UserError(f"{source} is neither a `pyhf-bench noise --json` result nor a noise study (no settings)")
+    lines = [f"{data.get('where', '?')}; {data.get('machine', '?')}; benchmarks of pyhf-bench "
+             f"{data.get('pyhf_bench_commit', '?')[:10]}, pyhf {data.get('pyhf', '?')} (from `{source}`):", "",
+             "| setting | pairs | samples per combination | median \\|ratio − 1\\| | 90th pct | worst | wall per run |",
+             "|---|---|---|---|---|---|---|"]
+    for name, s in data["settings"].items():
+        n = s.get("samples_per_combination")
+        samples = f"{n['min']}–{n['max']} (median {n['median']:g})" if n else "?"
+        wall = " / ".join(f"{w} s" for w in s.get("wall_s") or []) or "?"
+        lines.append(f"| {s.get('description', name)} | {s['pairs']} | {samples} | {s['median_deviation']:.3f} | "
+                     f"{s['p90_deviation']:.3f} | {s['worst_deviation']:.3f} | {wall} |")
+    return "\n".join(lines) + "\n"
