@@ -141,6 +141,14 @@ def ledger_total_text(data: dict, source: str) -> str:
             f"{total['timeouts']} benchmarks ran into their timeout.")
 
 
+def noise_text(data: dict, source: str) -> str:
+    """One sentence: the wall-time noise floor of each sampling setting of a noise study."""
+    settings = list(data["settings"].values())
+    parts = [f"**{s['median_deviation']:.3f}** {s.get('label') or 'with ' + s['description']}" for s in settings]
+    return (f"Wall-time noise, the median |ratio − 1| between two identical runs of {settings[0]['pairs']} "
+            f"numpy combinations ({data['machine']}, {data['where']}; `{source}`): " + "; ".join(parts) + ".")
+
+
 RENDERERS = {
     "grid-scan": grid_scan_table,
     "eras": eras_table,
@@ -148,6 +156,7 @@ RENDERERS = {
     "references": references_table,
     "front-door": front_door_text,
     "ledger-total": ledger_total_text,
+    "noise": noise_text,
 }
 
 
