@@ -34,6 +34,11 @@ from typing import Any, Callable
 
 from pyhf_bench import UserError
 from pyhf_bench.core.childjson import run_code
+from pyhf_bench.core.pyhfversions import interpolator
+from pyhf_bench.core.runtime import activate
+from pyhf_bench.core.synthetic import make_alphasets, make_histogramssets, make_spec
+from pyhf_bench.likelihoods import load_key
+from pyhf_bench.likelihoods.inference import Problem
 
 OPERATIONS = ("logpdf", "value_and_grad", "fit_step", "batched_logpdf")
 #: Synthetic model sizes (total bins); 10^5 bins is 4 channels of 25,000 bins, 200,005 parameters.
@@ -100,9 +105,6 @@ class InterpolatorStep:
 
 
 def interpolator_step(rt, code, n_sys: int, n_bins: int) -> InterpolatorStep:
-    from pyhf_bench.core.pyhfversions import interpolator
-    from pyhf_bench.core.synthetic import make_alphasets, make_histogramssets
-
     with rt.scope():
         function = interpolator(code, make_histogramssets(n_sys, n_bins))
         pars = rt.tensorlib.astensor(make_alphasets(n_sys))
@@ -111,9 +113,6 @@ def interpolator_step(rt, code, n_sys: int, n_bins: int) -> InterpolatorStep:
 
 def models(sizes, batches, likelihoods, interp_bins=()):
     """(label, kind, size, builder) for every model of the table; builder(rt) -> Problem (or InterpolatorStep)."""
-    from pyhf_bench.likelihoods.inference import Problem
-    from pyhf_bench.core.synthetic import make_spec
-
 
     for n in sizes:
         yield f"synthetic:{n}", "bins", n, lambda rt, n=n: Problem.from_spec(rt, make_spec(n))
@@ -134,9 +133,6 @@ def models(sizes, batches, likelihoods, interp_bins=()):
 
 
 def _likelihood_problem(rt, key):
-    from pyhf_bench.likelihoods.inference import Problem
-    from pyhf_bench.likelihoods import load_key
-
     return Problem.from_likelihood(rt, load_key(key))
 
 
@@ -249,7 +245,6 @@ def describe(problem) -> dict:
 def measure(backend: str, precision: str, sizes=BIN_SIZES, batches=BATCH_SIZES, likelihoods=LIKELIHOODS,
             interp_bins=INTERP_BINS) -> list[dict]:
     """The rows of one backend at one precision, in this process (see :func:`table` for the fresh ones)."""
-    from pyhf_bench.core.runtime import activate
 
     rt = activate(backend, "cpu", precision)
     rows = []
@@ -270,8 +265,7 @@ def measure(backend: str, precision: str, sizes=BIN_SIZES, batches=BATCH_SIZES, 
 _WORKER = r"""
 import json, warnings
 warnings.simplefilter("ignore")
-from pyhf_bench.asvtools.costs import measure
-from pyhf_bench.asvtools.costs import framework_versions
+from pyhf_bench.asvtools.costs import framework_versions, measure
 from pyhf_bench.core.childjson import emit
 rows = measure(BACKEND, PRECISION, SIZES, BATCHES, LIKELIHOODS, INTERP)
 emit({"versions": framework_versions(BACKEND), "rows": rows})

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pyhf_bench import UserError
+from pyhf_bench.asvtools import instructions
 
 SLOWDOWNS = (1.02, 1.05, 1.1, 1.2, 1.5)
 LOOPS = (0, 100)
@@ -69,8 +70,6 @@ def overlay(work: Path, name: str, pdf_source: str) -> Path:
 
 
 def _count(file: str, pythonpath: Path) -> float:
-    from pyhf_bench.asvtools import instructions
-
     result = instructions.count(file, *BENCHMARK[1:], PARAMS, loops=LOOPS,
                                 env={"PYHF_BENCH_TIER": "full", "PYTHONPATH": str(pythonpath)})
     if "skip" in result:

@@ -38,6 +38,7 @@ import tempfile
 from pathlib import Path
 
 from pyhf_bench import UserError
+from pyhf_bench.asvtools import selection
 
 #: The factor of the instruction gate: counts repeat to about 0.2 % (docs/instruction-counts.md),
 #: so 1 % is five times the noise and below the 2 % slowdowns the proof injects.
@@ -315,7 +316,6 @@ if __name__ == "__main__":
 def quick_combinations(benchmark_dir: Path, within: list[str] | None = None, full: bool = False) -> list[tuple[str, list]]:
     """(class name, parameter values) of every quick-tier (*full*: every) instruction_counts combination
     matching *within*."""
-    from pyhf_bench.asvtools import selection
 
     out = []
     patterns = [re.compile(p) for p in within or []]

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyhf_bench.asvtools.instructions import DEFAULT_INSTRUCTION_FACTOR
+from pyhf_bench.asvtools.instructions import DEFAULT_INSTRUCTION_FACTOR, gated, timed_name
 
 #: The factor of the pull-request check (workflow and the proof). Chosen from the wall-time proof
 #: (docs/review-proof-wall-epyc-2core.json; docs/review.md): below the 1.2x it must catch, above
@@ -192,7 +192,6 @@ def decide(first: Pass, table: Pass | None, confirm: Pass | None, log: str = "")
     if not any(row.measured or row.mark == "!" for row in rows):
         return cannot("asv's table has no benchmark measured at both commits (empty table: all skipped, or the "
                       "selection matched nothing)")
-    from pyhf_bench.asvtools.instructions import gated
 
     # Only the backends whose counts repeat (instructions.GATED_BACKENDS) are judged; JAX's spread 15 %.
     instructions = [r.name for r in rows if r.mark == "+" and is_instruction_benchmark(r.name) and gated(r.name)]
@@ -261,7 +260,6 @@ def _asv_version() -> str:
 
 def summary_table(verdict: Review) -> str:
     """Each benchmark with its wall-time ratio and, where it has one, its instruction-count ratio."""
-    from pyhf_bench.asvtools.instructions import timed_name
 
     by_name = {row.name: row for row in verdict.rows}
     paired = {timed_name(row.name): row for row in verdict.rows if is_instruction_benchmark(row.name)}

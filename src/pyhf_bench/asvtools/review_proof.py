@@ -46,6 +46,8 @@ from pyhf_bench.asvtools import history
 from pyhf_bench.asvtools.envinfo import machine_description
 from pyhf_bench.asvtools.review import DEFAULT_CONFIRM_ROUNDS, review_commits
 from pyhf_bench.core.files import atomic_file
+from pyhf_bench.asvtools.instruction_proof import slowed_source
+from pyhf_bench.asvtools.runner import era_environment
 
 BASE_VERSION = "0.7.6"
 BASE_TAG = f"v{BASE_VERSION}"
@@ -123,7 +125,6 @@ def prepare_history(work: Path, log=print, slowdowns: tuple[float, ...] = ()) ->
     *slowdowns*: also one branch per factor F (`slowdown_branch`) whose Model.logpdf does
     F times the work on average (`instruction_proof.slowed_source`: (F-1)*100 redundant
     density evaluations in every 100 consecutive calls), as the instruction proof injects."""
-    from pyhf_bench.asvtools.instruction_proof import slowed_source
 
     repo = work / "pyhf"
     history.build_history(repo, versions=[BASE_VERSION], log=log)
@@ -192,7 +193,6 @@ def run_proof(project_config: Path, work: Path, repeats: int, factor: float,
               cpu_affinity: str | None = None, on_trial=None) -> list[Trial]:
     """*slowdowns*: trial the `slowdown_branch` of each factor (and the no-op) instead of the 3x branch.
     *on_trial*: called with the trials so far after each one (a long proof keeps what it measured)."""
-    from pyhf_bench.asvtools.runner import era_environment
 
     repo = prepare_history(work, log=log, slowdowns=slowdowns)
     subprocess.run([sys.executable, "-m", "asv", "machine", "--machine", MACHINE, "--yes"], check=True,

@@ -15,6 +15,8 @@ from pyhf_bench.asvtools import instruction_proof, instructions, review, review_
 from pyhf_bench.core import tiers
 from pyhf_bench.core.files import atomic_file
 from pyhf_bench.reporting import noise
+from pyhf_bench.asvtools.envinfo import machine_description
+from pyhf_bench.asvtools.runner import config_for_clone, era_environment
 
 
 def _write_json(path: str, data: dict) -> None:
@@ -90,8 +92,6 @@ def _proof_cmd(args) -> int:
 
 
 def _review_cmd(args) -> int:
-    from pyhf_bench.asvtools.runner import config_for_clone, era_environment
-
     config = _checked_options(args)
     if args.repo:  # a local pyhf clone, read through the same bare mirror as `run --repo`
         config, _ = config_for_clone(config, Path(args.repo))
@@ -222,7 +222,6 @@ def _instructions_proof_cmd(args) -> int:
     if args.markdown:
         print(instruction_proof.markdown(_read_json(args.markdown, "instructions-proof"), args.markdown), end="")
         return 0
-    from pyhf_bench.asvtools.envinfo import machine_description
 
     factor = args.factor or instructions.DEFAULT_INSTRUCTION_FACTOR
     if args.repeats < 1:
@@ -258,7 +257,6 @@ def _instructions_cmd(args) -> int:
                         "--benchmarks")
     if instructions.valgrind_path() is None:
         raise UserError("valgrind is not installed; install it (Debian: apt-get install valgrind)")
-    from pyhf_bench.asvtools.envinfo import machine_description
 
     data = instructions.survey(benchmark_dir, args.repeats, args.bench, args.full,
                                log=lambda m: print(m, file=sys.stderr, flush=True))

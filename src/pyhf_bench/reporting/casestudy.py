@@ -16,6 +16,8 @@ from pyhf_bench.reporting.comparisonplots import config_label
 from pyhf_bench.reporting.measurements import (SIZE_PARAM, Measurement, ResultSet, date_text, era_label,
                                                format_value, group, hardware_label, is_reference, label,
                                                latest_commit, problem_label, sample_text, speedups)
+from pyhf_bench import likelihoods
+from pyhf_bench.core import verdict
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -115,8 +117,6 @@ def deviation_findings(bench: str, machine: str, rows: list[Measurement]) -> lis
     The deviation is relative for a CLs reference and absolute for a 2*NLL one; which
     one a likelihood has is read from the registry.
     """
-    from pyhf_bench import likelihoods
-    from pyhf_bench.core import verdict
 
     if not bench.endswith("track_deviation"):
         return []

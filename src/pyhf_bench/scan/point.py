@@ -14,8 +14,9 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from pyhf_bench import UserError
+from pyhf_bench import UserError, likelihoods
 from pyhf_bench.scan.settings import ScanSettings
+from pyhf_bench.likelihoods.inference import Problem, activate_for, as_float
 
 
 class CompileClock:
@@ -95,8 +96,6 @@ def _process_state(settings: ScanSettings) -> tuple[_ProcessState, float]:
                 os.environ[variable] = value
         if not settings.compile_cache:
             os.environ["PYHF_BENCH_JAX_CACHE"] = "off"  # read when the backend is activated, just below
-        from pyhf_bench import likelihoods
-        from pyhf_bench.likelihoods.inference import activate_for
 
         _single_threaded_blas()
         base = likelihoods.load(settings.name, settings.region, likelihoods.BKGONLY)
@@ -130,7 +129,6 @@ def _single_threaded_blas() -> None:
 
 def _patched(state: _ProcessState, patch: str):
     """The likelihood of *patch*: the background-only one with the hash-checked patch applied to a copy."""
-    from pyhf_bench import likelihoods
 
     spec = likelihoods.apply_patch(state.entry, state.settings.region, state.region_spec, state.base.spec, patch)
     modifiers = {m["name"] for c in spec["channels"] for s in c["samples"] for m in s["modifiers"]}
@@ -157,7 +155,6 @@ def point_task(settings: ScanSettings, patch: str) -> dict:
     Dask worker.  Raises what pyhf raises (a failed fit raises
     ``FailedMinimization``); the caller retries and records it.
     """
-    from pyhf_bench.likelihoods.inference import Problem, as_float
 
     state, setup = _process_state(settings)
     rt = state.rt

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from pyhf_bench import UserError
 from pyhf_bench.core.axes import check_choice
+from pyhf_bench import likelihoods
 
 #: CLs threshold of a 95% CL exclusion.
 EXCLUSION_CLS = 0.05
@@ -61,7 +62,6 @@ class ScanSettings:
     @classmethod
     def create(cls, name, region=None, backend="numpy", device="cpu", precision="64b", optimizer="scipy",
                compile_cache=True):
-        from pyhf_bench import likelihoods
 
         for kind, value in (("backend", backend), ("device", device), ("precision", precision), ("optimizer", optimizer)):
             check_choice(kind, value)
@@ -102,8 +102,6 @@ def select_patches(names: list[str], subset: str | None) -> list[str]:
 
 
 def grid_patches(name: str, region: str | None, subset: str | None = None) -> list[str]:
-    from pyhf_bench import likelihoods
-
     return select_patches(likelihoods.patch_names(name, region), subset)
 
 
@@ -113,7 +111,6 @@ def mass_points(name: str, region: str | None, patches: list[str]) -> tuple[list
     A patch whose name ends in no numbers gets no masses: it is kept in the
     tables under its name, and left out of the plot.
     """
-    from pyhf_bench import likelihoods
 
     e = likelihoods.entry(name)
     region, spec = e.region(region)
