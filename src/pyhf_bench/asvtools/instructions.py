@@ -39,6 +39,7 @@ from pathlib import Path
 
 from pyhf_bench import UserError
 from pyhf_bench.asvtools import selection
+from pyhf_bench.core.skip import Skip
 
 #: The factor of the instruction gate: counts repeat to about 0.2 % (docs/instruction-counts.md),
 #: so 1 % is five times the noise and below the 2 % slowdowns the proof injects.
@@ -181,8 +182,6 @@ def _child(args: dict) -> int:
     params = list(args["params"])
     if hasattr(bench, "setup_cache"):
         params.insert(0, bench.setup_cache())  # asv passes setup_cache's value first
-    from pyhf_bench.core.skip import Skip
-
     try:
         bench.setup(*params)
     except (Skip, NotImplementedError) as exc:
