@@ -253,7 +253,7 @@ def test_instruction_counts_of_backends_that_do_not_repeat_are_shown_not_judged(
 
 def test_the_timing_tables_of_docs_review_are_the_commands_output_of_the_committed_files():
     # docs/review.md quotes no hand-pasted timing table: each is what `pyhf-bench review-proof
-    # --markdown` / `noise --markdown` print from the committed JSON (tools/instruction_docs.py writes them).
+    # --markdown` / `noise --markdown` print from the committed JSON (`pyhf-bench docs-tables` writes them).
     from pyhf_bench.reporting import noise
 
     page = (ROOT / "docs" / "review.md").read_text()
@@ -262,7 +262,7 @@ def test_the_timing_tables_of_docs_review_are_the_commands_output_of_the_committ
     render = {"review-proof": review_proof.proof_markdown, "noise": noise.study_markdown}
     for command, source in blocks:
         table = render[command](json.loads((ROOT / source).read_text()), source)
-        assert table in page, f"regenerate the table of {source}: python tools/instruction_docs.py"
+        assert table in page, f"regenerate the table of {source}: pyhf-bench docs-tables"
 
 
 def test_the_proof_and_noise_markdown_refuse_a_file_of_the_wrong_kind(tmp_path):
