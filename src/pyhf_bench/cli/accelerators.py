@@ -126,6 +126,14 @@ def _cmd_docs(args) -> int:
     return 0
 
 
+def _add_committed_inputs(a) -> None:
+    """The committed JSON inputs that `plot` and `docs` both read."""
+    a.add_argument("--costs", default="docs/costs-cpu.json")
+    a.add_argument("--predictions", default="docs/accelerator-predictions.json")
+    a.add_argument("--measured", action="append", help="a file of `accelerators measure`, repeatable")
+    a.add_argument("--zigzag", action="append", help="a file of `accelerators zigzag`, repeatable")
+
+
 def add_parsers(sub) -> None:
     p = sub.add_parser("accelerators", help="GPU/TPU time model: CPU figures, predictions, device measurements, plots, docs")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -166,17 +174,11 @@ def add_parsers(sub) -> None:
     a.add_argument("--out", required=True)
     a.set_defaults(func=_cmd_zigzag)
     a = actions.add_parser("plot", help="work vs size and predicted (lines) vs measured (points) times, PNG + SVG")
-    a.add_argument("--costs", default="docs/costs-cpu.json")
-    a.add_argument("--predictions", default="docs/accelerator-predictions.json")
-    a.add_argument("--measured", action="append", help="a file of `accelerators measure`, repeatable")
-    a.add_argument("--zigzag", action="append", help="a file of `accelerators zigzag`, repeatable")
+    _add_committed_inputs(a)
     a.add_argument("--out", default="docs/accelerators")
     a.set_defaults(func=_cmd_plot)
     a = actions.add_parser("docs", help="write docs/accelerators.md from the committed JSON")
-    a.add_argument("--costs", default="docs/costs-cpu.json")
-    a.add_argument("--predictions", default="docs/accelerator-predictions.json")
-    a.add_argument("--measured", action="append", help="a file of `accelerators measure`, repeatable")
-    a.add_argument("--zigzag", action="append", help="a file of `accelerators zigzag`, repeatable")
+    _add_committed_inputs(a)
     a.add_argument("--uncalibrated", help="a CPU measurement beside the uncalibrated predictions (`accelerators merge`)")
     a.add_argument("--figures", default="accelerators", help="the plots' folder, relative to the page")
     a.add_argument("--out", default="docs/accelerators.md")
