@@ -35,12 +35,20 @@ def test_slow_branch_source_is_real_code_and_the_noop_only_a_comment():
         [line for line in original.splitlines() if not line.startswith("#")]
 
 
+#: Single passes of a no-op reached 1.33 and 1.52 on these machines; the 3x branch measures 2.3-3.2.
+SAFE_FACTOR = 1.5
+
+
 @pytest.mark.integration
 def test_review_proof_flags_the_slow_commit_and_not_the_noop(tmp_path):
+    # The mechanism under test (both passes, the verdict, the summary) at a factor this 3x branch
+    # clears on any machine and a no-op cannot reach in both passes: at the workflow's factor the
+    # verdict on a no-op is a rate (docs/review.md, the proof), not something one trial can assert
+    # (CI's machine confirmed a no-op at 1.13 against factor 1.1 on 2026-12-07).
     summary_file = tmp_path / "summary.json"
     proc = subprocess.run(
         [sys.executable, "-m", "pyhf_bench.cli", "review-proof", "--repeats", "1", "--work", str(tmp_path / "work"),
-         "--json", str(summary_file), "--config", str(ROOT / "asv.conf.json")],
+         "--factor", str(SAFE_FACTOR), "--json", str(summary_file), "--config", str(ROOT / "asv.conf.json")],
         capture_output=True, text=True, timeout=1500, cwd=ROOT,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
@@ -272,3 +280,18 @@ def test_the_proof_and_noise_markdown_refuse_a_file_of_the_wrong_kind(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "pyhf_bench.cli", command, "--markdown", str(wrong)],
                               capture_output=True, text=True, cwd=ROOT)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "pyhf-bench: error:" in proc.stderr
+
+
+def test_a_resumed_proof_keeps_complete_repeats_of_the_same_settings_only():
+    settings = {"factor": 1.1, "confirm_rounds": 16, "slowdowns": [1.5], "cpu_affinity": "0", "threads": 1,
+                "asv_attributes": list(review_proof.SLOWDOWN_ATTRIBUTES), "machine": "AMD EPYC, 2 cores"}
+    trial = dict(repeat=1, branch="pr/slow-logpdf-1.5", expected_regression=True, exit_code=1, flagged=True,
+                 flagged_first=True, ratio=1.5, first_ratio=1.52, base_s=1e-4, head_s=1.5e-4, wall_s=200.0)
+    noop = dict(trial, branch=review_proof.NOOP_BRANCH, expected_regression=False, exit_code=0, flagged=False,
+                flagged_first=False, ratio=1.0, first_ratio=1.0)
+    # Repeat 1 complete, repeat 2 cut off after its first trial: only repeat 1 is kept.
+    earlier = dict(settings, trials=[trial, noop, dict(trial, repeat=2)])
+    kept = review_proof.resumed_trials(earlier, settings, per_repeat=2)
+    assert [(t.repeat, t.branch) for t in kept] == [(1, "pr/slow-logpdf-1.5"), (1, review_proof.NOOP_BRANCH)]
+    with pytest.raises(review_proof.UserError, match="factor 1.5.*1.1"):
+        review_proof.resumed_trials(dict(earlier, factor=1.5), settings, per_repeat=2)

@@ -190,9 +190,10 @@ def _median(results_dir: Path, commit: str) -> float | None:
 
 def run_proof(project_config: Path, work: Path, repeats: int, factor: float,
               confirm_rounds: int = DEFAULT_CONFIRM_ROUNDS, log=print, slowdowns: tuple[float, ...] = (),
-              cpu_affinity: str | None = None, on_trial=None) -> list[Trial]:
+              cpu_affinity: str | None = None, on_trial=None, done: tuple[Trial, ...] = ()) -> list[Trial]:
     """*slowdowns*: trial the `slowdown_branch` of each factor (and the no-op) instead of the 3x branch.
-    *on_trial*: called with the trials so far after each one (a long proof keeps what it measured)."""
+    *on_trial*: called with the trials so far after each one (a long proof keeps what it measured).
+    *done*: trials of complete repeats measured before (`resumed_trials`); repeats go on after them."""
 
     repo = prepare_history(work, log=log, slowdowns=slowdowns)
     subprocess.run([sys.executable, "-m", "asv", "machine", "--machine", MACHINE, "--yes"], check=True,
@@ -202,8 +203,8 @@ def run_proof(project_config: Path, work: Path, repeats: int, factor: float,
     sha = {ref: _git_out(repo, "rev-parse", ref) for ref in (BASE_TAG, *(branch for branch, _ in plan))}
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                PYHF_BENCH_TIER="quick")
-    trials = []
-    for repeat in range(1, repeats + 1):
+    trials = list(done)
+    for repeat in range(len(done) // len(plan) + 1, repeats + 1):
         for branch, expected in plan:
             name = f"{branch.split('/')[-1]}-{repeat}"
             config = write_config(project_config, work, repo, name)
@@ -262,19 +263,30 @@ def summarize(trials: list[Trial], factor: float) -> dict:
 
 
 def prove(project_config: Path, work: Path, repeats: int, factor: float, confirm_rounds: int = DEFAULT_CONFIRM_ROUNDS,
-          slowdowns: tuple[float, ...] = (), cpu_affinity: str | None = None, log=print, partial=None) -> dict:
+          slowdowns: tuple[float, ...] = (), cpu_affinity: str | None = None, log=print, partial=None,
+          where: str | None = None, resume: dict | None = None) -> dict:
     """`run_proof` and its `summarize`d result, with what it ran under (for the committed JSON).
 
     *partial*: called with the summary of the trials so far after each trial (its ``repeats``: the
-    repeats completed), so that a proof stopped early still leaves every complete repeat."""
+    repeats completed), so that a proof stopped early still leaves every complete repeat.
+    *where*: the conditions of the measurement in words (recorded as given).
+    *resume*: an earlier result of the same settings (`resumed_trials`): its repeats are kept and
+    the proof goes on to *repeats* in all."""
     started = time.monotonic()
     per_repeat = len(slowdowns) + 1 if slowdowns else 2
+    settings = {"factor": factor, "confirm_rounds": confirm_rounds, "slowdowns": list(slowdowns),
+                "cpu_affinity": cpu_affinity, "threads": 1,
+                "asv_attributes": list(SLOWDOWN_ATTRIBUTES if slowdowns else ()), "machine": machine_description()}
+    done = resumed_trials(resume, settings, per_repeat) if resume else ()
+    where = where or (resume or {}).get("where")
+    earlier_s = (resume or {}).get("wall_s", 0.0) if done else 0.0
 
     def summary_of(trials):
         summary = summarize(trials, factor)
-        summary.update(repeats=len(trials) // per_repeat, confirm_rounds=confirm_rounds, slowdowns=list(slowdowns),
-                       cpu_affinity=cpu_affinity, threads=1, asv_attributes=list(SLOWDOWN_ATTRIBUTES if slowdowns else ()), machine=machine_description(),
-                       wall_s=round(time.monotonic() - started, 1))
+        summary.update(settings, repeats=len(trials) // per_repeat,
+                       wall_s=round(earlier_s + time.monotonic() - started, 1))
+        if where:
+            summary["where"] = where
         return summary
 
     def checkpoint(trials):
@@ -282,7 +294,19 @@ def prove(project_config: Path, work: Path, repeats: int, factor: float, confirm
             partial(summary_of(trials))
 
     return summary_of(run_proof(project_config, work, repeats, factor, confirm_rounds, log=log, slowdowns=slowdowns,
-                                cpu_affinity=cpu_affinity, on_trial=checkpoint))
+                                cpu_affinity=cpu_affinity, on_trial=checkpoint, done=done))
+
+
+def resumed_trials(summary: dict, settings: dict, per_repeat: int) -> tuple[Trial, ...]:
+    """The trials of the complete repeats of an earlier `prove` *summary*, if it ran under *settings*
+    (factor, rounds, slowdowns, affinity, threads, asv attributes, machine); otherwise a UserError
+    naming the first difference (a proof of other settings is another proof)."""
+    for key, value in settings.items():
+        if summary.get(key) != value:
+            raise UserError(f"--resume: the earlier proof ran with {key} {summary.get(key)!r}, this one with "
+                            f"{value!r}; resume with the same options (or start a new --json file)")
+    trials = [Trial(**t) for t in summary.get("trials", ())]
+    return tuple(trials[:len(trials) // per_repeat * per_repeat])
 
 
 def proof_exit_code(summary: dict) -> int:

@@ -76,7 +76,8 @@ def _proof_cmd(args) -> int:
         cleanup = not args.keep
     try:
         summary = review_proof.prove(config, work, args.repeats, args.factor, args.confirm_rounds,
-                                     slowdowns=slowdowns, cpu_affinity=args.cpu_affinity,
+                                     slowdowns=slowdowns, cpu_affinity=args.cpu_affinity, where=args.where,
+                                     resume=_read_json(args.resume, "review-proof") if args.resume else None,
                                      log=lambda m: print(m, file=sys.stderr, flush=True),
                                      partial=(lambda data: _write_json(args.json, data)) if args.json else None)
     finally:
@@ -179,6 +180,12 @@ def _add_review_parsers(sub) -> None:
                    help="keep everything here (history, virtualenv, results, logs); reused by later runs")
     p.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the summary to FILE")
+    p.add_argument("--resume", metavar="FILE", default=None,
+                   help="keep the complete repeats of an earlier result FILE of the same options and go on "
+                   "to --repeats in all")
+    p.add_argument("--where", metavar="TEXT", default=None,
+                   help="the conditions of the measurement in words, recorded in the result (e.g. which "
+                   "core, what else ran)")
     p.add_argument("--markdown", metavar="FILE", default=None,
                    help="print the docs table from a result FILE (runs nothing)")
     p.set_defaults(func=_proof_cmd)
