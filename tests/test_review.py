@@ -295,3 +295,11 @@ def test_a_resumed_proof_keeps_complete_repeats_of_the_same_settings_only():
     assert [(t.repeat, t.branch) for t in kept] == [(1, "pr/slow-logpdf-1.5"), (1, review_proof.NOOP_BRANCH)]
     with pytest.raises(review_proof.UserError, match="factor 1.5.*1.1"):
         review_proof.resumed_trials(dict(earlier, factor=1.5), settings, per_repeat=2)
+
+
+def test_a_proof_is_judged_at_higher_factors_from_both_passes_ratios():
+    trial = dict(flagged_first=True, first_ratio=1.26, ratio=1.175)
+    assert review_proof.flagged_at(trial, 1.15) and not review_proof.flagged_at(trial, 1.2)
+    assert not review_proof.flagged_at(dict(trial, first_ratio=1.18), 1.2)  # the first pass alone decides too
+    assert not review_proof.flagged_at(dict(trial, flagged_first=False, first_ratio=1.05, ratio=1.3), 1.2)
+    assert not review_proof.flagged_at(dict(trial, ratio=None), 1.1)

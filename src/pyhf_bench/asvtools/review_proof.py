@@ -346,4 +346,28 @@ def proof_markdown(summary: dict, source: str) -> str:
         lines.append(f"| {what} | {row['flagged']}/{row['trials']} {word} | {first}/{row['trials']} | {spread} |")
     walls = [t["wall_s"] for t in summary["trials"]]
     lines += ["", f"{len(walls)} trials, {sum(walls):.0f} s in all ({min(walls):.0f}-{max(walls):.0f} s each)."]
+    higher = [f for f in CANDIDATE_FACTORS if f > summary["factor"]]
+    if summary.get("slowdowns") and higher:
+        lines += ["", f"The same trials judged at higher factors (`flagged_at`: both passes' ratios above the factor; "
+                  "asv's significance test is not applied again):", "",
+                  "| change | " + " | ".join(f"at {f}" for f in higher) + " |",
+                  "|---|" + "---|" * len(higher)]
+        for row in summary["branches"]:
+            trials = [t for t in summary["trials"] if t["branch"] == row["branch"]]
+            what = "no-op (comment only)" if row["branch"] == NOOP_BRANCH else f"{row['branch'].rsplit('-', 1)[1]}x slower"
+            lines.append(f"| {what} | " + " | ".join(f"{sum(flagged_at(t, f) for t in trials)}/{len(trials)}"
+                                                    for f in higher) + " |")
     return "\n".join(lines) + "\n"
+
+
+#: The factors `proof_markdown` also judges a proof's trials at (those above the factor it ran with).
+CANDIDATE_FACTORS = (1.1, 1.15, 1.2, 1.25, 1.3, 1.5)
+
+
+def flagged_at(trial: dict, factor: float) -> bool:
+    """Whether a trial of a proof run at a lower factor would be flagged at *factor*: its first pass's
+    ratio and its confirmation's (the stored ratio) both above it. A trial the first pass did not flag
+    has no confirmation and is not flagged. asv's significance test is not re-applied, so at most
+    this many are flagged (an upper bound on detections and on false alarms alike)."""
+    return bool(trial["flagged_first"] and trial["first_ratio"] is not None and trial["ratio"] is not None
+                and trial["first_ratio"] > factor and trial["ratio"] > factor)
