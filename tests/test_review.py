@@ -303,3 +303,17 @@ def test_a_proof_is_judged_at_higher_factors_from_both_passes_ratios():
     assert not review_proof.flagged_at(dict(trial, first_ratio=1.18), 1.2)  # the first pass alone decides too
     assert not review_proof.flagged_at(dict(trial, flagged_first=False, first_ratio=1.05, ratio=1.3), 1.2)
     assert not review_proof.flagged_at(dict(trial, ratio=None), 1.1)
+
+
+def test_a_slowdowns_proof_fails_only_on_a_false_alarm_or_a_miss_at_or_above_its_factor():
+    def trial(branch, flagged, expected=True):
+        return dict(repeat=1, branch=branch, expected_regression=expected, exit_code=int(flagged), flagged=flagged,
+                    flagged_first=flagged, ratio=1.0, first_ratio=1.0, base_s=1e-4, head_s=1e-4, wall_s=60.0)
+
+    noop = trial(review_proof.NOOP_BRANCH, False, expected=False)
+    below, at = review_proof.slowdown_branch(1.05), review_proof.slowdown_branch(1.2)
+    summary = dict(slowdowns=[1.05, 1.2], factor=1.2, false_positives=0, trials=[trial(below, False), trial(at, True), noop])
+    assert review_proof.injected_slowdown(at) == 1.2 and review_proof.injected_slowdown(review_proof.NOOP_BRANCH) is None
+    assert review_proof.proof_exit_code(summary) == 0  # 1.05x below the factor: measured, not required
+    assert review_proof.proof_exit_code(dict(summary, trials=[trial(at, False), noop])) == 1
+    assert review_proof.proof_exit_code(dict(summary, false_positives=1)) == 1

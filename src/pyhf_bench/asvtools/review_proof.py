@@ -119,6 +119,12 @@ def slowdown_branch(factor: float) -> str:
     return f"{SLOW_BRANCH}-{factor}"
 
 
+def injected_slowdown(branch: str) -> float | None:
+    """The factor a :func:`slowdown_branch` injects; None for the no-op and the fixed 3x branch."""
+    prefix = f"{SLOW_BRANCH}-"
+    return float(branch[len(prefix):]) if branch.startswith(prefix) else None
+
+
 def prepare_history(work: Path, log=print, slowdowns: tuple[float, ...] = ()) -> Path:
     """The offline history (v0.7.6) with the slow and no-op branches; returns its path.
 
@@ -313,8 +319,8 @@ def proof_exit_code(summary: dict) -> int:
     """1 if the no-op was flagged or a slowdown at or above the factor was missed (those below it are
     measured, not required); without --slowdowns, any misclassified trial."""
     if summary.get("slowdowns"):
-        missed = sum(t["expected_regression"] and not t["flagged"] for t in summary["trials"]
-                     if float(t["branch"].rsplit("-", 1)[1]) >= summary["factor"])
+        missed = sum(not t["flagged"] for t in summary["trials"]
+                     if (injected_slowdown(t["branch"]) or 0) >= summary["factor"])
         return 0 if missed == 0 and summary["false_positives"] == 0 else 1
     return 0 if summary["false_negatives"] == 0 and summary["false_positives"] == 0 else 1
 
@@ -339,7 +345,7 @@ def proof_markdown(summary: dict, source: str) -> str:
         elif row["branch"] == SLOW_BRANCH:
             what, word = "3x the work", "detected"
         else:
-            what, word = f"{row['branch'].rsplit('-', 1)[1]}x slower", "detected"
+            what, word = f"{injected_slowdown(row['branch'])}x slower", "detected"
         first = sum(t["flagged_first"] for t in trials)
         spread = (f"{ratios[0]:.3f} | {ratios[len(ratios) // 2]:.3f} | {ratios[-1]:.3f}" if ratios
                   else "n/a | n/a | n/a")
@@ -354,7 +360,8 @@ def proof_markdown(summary: dict, source: str) -> str:
                   "|---|" + "---|" * len(higher)]
         for row in summary["branches"]:
             trials = [t for t in summary["trials"] if t["branch"] == row["branch"]]
-            what = "no-op (comment only)" if row["branch"] == NOOP_BRANCH else f"{row['branch'].rsplit('-', 1)[1]}x slower"
+            what = ("no-op (comment only)" if row["branch"] == NOOP_BRANCH
+                    else f"{injected_slowdown(row['branch'])}x slower")
             lines.append(f"| {what} | " + " | ".join(f"{sum(flagged_at(t, f) for t in trials)}/{len(trials)}"
                                                     for f in higher) + " |")
     return "\n".join(lines) + "\n"
