@@ -7,10 +7,12 @@ first, so JIT compilation and first-call caches are never timed.
 """
 
 from pyhf_bench.likelihoods.inference import Problem
+from pyhf_bench.core import backends
 from pyhf_bench.core.axes import OPTIMIZERS
 from pyhf_bench.core.benchmark import BackendBenchmark
 from pyhf_bench.core.budgets import minuit_budget
 from pyhf_bench.core.runtime import warm_up
+from pyhf_bench.core.skip import Skip
 from pyhf_bench.core.synthetic import SIZES, make_spec
 
 #: Fits need many likelihood evaluations (numpy has no autodiff: finite
@@ -60,6 +62,25 @@ class Logpdf(_SyntheticBenchmark):
 
     def time_logpdf(self, backend, device, precision, n_bins):
         self.problem.logpdf()
+
+
+class JittedLogpdf(_SyntheticBenchmark):
+    """``jax.jit(model.logpdf)``: what Logpdf's eager call costs once compiled (JAX only; pyhf runs
+    the other backends eagerly, and their Logpdf is their only logpdf)."""
+
+    rounds = Logpdf.rounds
+    repeat = Logpdf.repeat
+    quick = Logpdf.quick
+
+    def setup(self, backend, device, precision, n_bins):
+        if not backends.get(backend).has_jit:
+            raise Skip(f"pyhf runs the {backend} backend eagerly: no JIT to compare with (Logpdf times it)")
+        self.setup_problem(backend, device, precision, n_bins)
+        self.function = self.problem.jitted_logpdf_function()
+        self.problem.jitted_logpdf(self.function)  # compile / warm-up
+
+    def time_jitted_logpdf(self, backend, device, precision, n_bins):
+        self.problem.jitted_logpdf(self.function)
 
 
 class NLLGradient(_SyntheticBenchmark):

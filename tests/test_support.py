@@ -462,3 +462,26 @@ def test_every_backend_module_is_in_the_registry_and_the_axes():
     assert forkserver.FORKSERVER_FRAMEWORKS == {
         name: b.forkserver_modules for name, b in backends.REGISTRY.items() if b.forkserver_modules
     }
+
+
+def test_jitted_logpdf_is_the_eager_value_compiled_and_skips_where_pyhf_runs_eagerly():
+    # One process per backend switch (switching back and forth in one process is fragile).
+    code = (
+        "import sys; sys.path.insert(0, '.')\n"
+        "import numpy as np\n"
+        "from benchmarks.synthetic_models import JittedLogpdf\n"
+        "from pyhf_bench.core.skip import Skip\n"
+        "b = JittedLogpdf(); backend = sys.argv[1]\n"
+        "try:\n"
+        "    b.setup(backend, 'cpu', '64b', 100)\n"
+        "except Skip as exc:\n"
+        "    print('SKIP', exc); raise SystemExit\n"
+        "jitted, eager = b.problem.jitted_logpdf(b.function), b.problem.logpdf()\n"
+        "print('SAME' if np.allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-12) else f'DIFF {jitted} {eager}',\n"
+        "      type(b.function).__name__)\n"
+    )
+    jax_run = subprocess.run([sys.executable, "-c", code, "jax"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert jax_run.stdout.startswith("SAME"), jax_run.stdout + jax_run.stderr[-2000:]
+    numpy_run = subprocess.run([sys.executable, "-c", code, "numpy"], capture_output=True, text=True, cwd=ROOT,
+                               timeout=300)
+    assert numpy_run.stdout.startswith("SKIP pyhf runs the numpy backend eagerly"), numpy_run.stdout + numpy_run.stderr

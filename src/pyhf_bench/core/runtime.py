@@ -73,6 +73,11 @@ class Runtime:
 
         return backends.get(self.backend).value_and_grad(nll)
 
+    def jit(self, function: Callable) -> Callable:
+        """*function* compiled by the backend's JIT (a Skip where pyhf runs the backend eagerly); call
+        the result once before timing so the compilation is not measured."""
+        return backends.get(self.backend).jit(function)
+
 
 def device_peak_memory(rt: Runtime) -> int | None:
     """Peak bytes allocated on the accelerator so far in this process, where the backend tells; None on the CPU."""

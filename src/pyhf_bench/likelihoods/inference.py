@@ -159,6 +159,15 @@ class Problem:
         with self.rt.scope():
             return self.rt.synchronize(self.model.logpdf(self.pars, self.data))
 
+    def jitted_logpdf_function(self):
+        """``model.logpdf`` compiled by the backend's JIT; call :meth:`jitted_logpdf` to evaluate it."""
+        with self.rt.scope():
+            return self.rt.jit(self.model.logpdf)
+
+    def jitted_logpdf(self, function):
+        with self.rt.scope():
+            return self.rt.synchronize(function(self.pars, self.data))
+
     def value_and_grad_function(self):
         """The jitted/autodiff NLL-and-gradient function; call :meth:`value_and_grad` to evaluate it."""
         with self.rt.scope():

@@ -41,6 +41,8 @@ class Backend:
     forkserver_modules: tuple[str, ...] = ()
     #: Whether :meth:`value_and_grad` exists (without it, minuit differentiates numerically).
     has_autodiff: bool = True
+    #: Whether :meth:`jit` compiles (pyhf itself jits only JAX, inside its optimizer; the others run eagerly).
+    has_jit: bool = False
     #: Devices this backend has no path to at all, with the reason (checked before any import).
     no_device_path: dict[str, str] = {}
 
@@ -65,6 +67,10 @@ class Backend:
     def value_and_grad(self, nll: Callable) -> Callable:
         """*nll* and its gradient w.r.t. the parameters, by the framework's own autodiff."""
         raise Skip(f"the {self.name} backend has no automatic differentiation")
+
+    def jit(self, function: Callable) -> Callable:
+        """*function* compiled by the framework's JIT (only where :attr:`has_jit`)."""
+        raise Skip(f"pyhf runs the {self.name} backend eagerly: no JIT to compare with (Logpdf times it)")
 
     def platform(self, tensor) -> str:
         """The framework's name for the platform *tensor* lives on ('cpu', 'cuda', 'tpu', ...)."""

@@ -50,6 +50,7 @@ class JaxBackend(Backend):
     name = "jax"
     framework = "jax"
     forkserver_modules = ("jax", "jax.numpy", "jax.scipy.special", "jax.scipy.stats")
+    has_jit = True
 
     def prepare(self, device, module):
         enable_compilation_cache(module)
@@ -73,6 +74,11 @@ class JaxBackend(Backend):
 
         # Jitted as pyhf's own optimizer does; call the result once before timing it.
         return jax.jit(jax.value_and_grad(nll))
+
+    def jit(self, function):
+        import jax  # heavy: imported by the process that activated jax
+
+        return jax.jit(function)
 
     def platform(self, tensor):
         devices = tensor.devices() if hasattr(tensor, "devices") else {tensor.device()}
