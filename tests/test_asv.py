@@ -183,9 +183,45 @@ def test_every_benchmark_runs_or_skips_once(tmp_path, offline_history):
     # Its quick combination is PyTorch's 100-bin gradient (numpy has no autodiff; JAX's counts do not
     # repeat), outside this run's numpy,jax: tests/test_instructions.py counts instructions for real.
     cannot_run_here.add("instruction_counts.SyntheticNLLGradient.track_instructions")
-    assert ran == set(results) - accelerator_only - cannot_run_here, sorted(
-        set(results) - accelerator_only - cannot_run_here - ran
-    )
+    never_ran = set(results) - accelerator_only - cannot_run_here - ran
+    assert not never_ran, _skip_reasons(sorted(never_ran), env={
+        "PYHF_BENCH_TIER": "quick", "OMP_NUM_THREADS": "1", "PYHF_BENCH_REGISTRY": str(registry),
+        "PYHF_BENCH_QUICK": ""})
+    assert ran == set(results) - accelerator_only - cannot_run_here
+
+
+#: Re-runs the setup of a benchmark's quick combinations and prints why each skips (asv records a skip
+#: as NaN without its reason, so a benchmark that never ran on CI's machine would otherwise say nothing).
+_SKIP_REASONS = """
+import importlib, itertools, sys
+sys.path.insert(0, "benchmarks")
+from pyhf_bench.core.skip import Skip
+from pyhf_bench.core.tiers import in_quick_tier
+module, cls_name, _ = sys.argv[1].split(".")
+cls = getattr(importlib.import_module(module), cls_name)
+for combo in itertools.product(*cls.params):
+    params = dict(zip(cls.param_names, combo))
+    if not in_quick_tier(cls.quick, params) or params.get("backend") not in ("numpy", "jax"):
+        continue
+    bench = cls()
+    try:
+        bench.setup(*combo)
+        print(combo, "sets up here (so what skipped it in asv's process?)")
+    except Skip as exc:
+        print(combo, "skips:", exc)
+    finally:
+        getattr(bench, "teardown", lambda *a: None)(*combo)
+"""
+
+
+def _skip_reasons(names: list[str], env: dict) -> str:
+    """Why each benchmark of *names* never ran: its quick combinations' Skip messages, set up again here."""
+    lines = [f"benchmarks that never ran: {names}"]
+    for name in names:
+        proc = subprocess.run([sys.executable, "-c", _SKIP_REASONS, name], capture_output=True, text=True,
+                              cwd=ROOT, timeout=900, env=dict(os.environ, **env))
+        lines.append(f"{name}: {proc.stdout.strip() or proc.stderr.strip()[-1500:]}")
+    return "\n".join(lines)
 
 
 @pytest.mark.integration

@@ -144,8 +144,10 @@ def deviation_findings(bench: str, machine: str, rows: list[Measurement]) -> lis
     return out
 
 
-def comparison_block(machine, bench, rows, path, out, findings) -> list[str]:
-    """The comparison plot, its table (measured rows only) and the fastest/slowest finding of each problem."""
+def comparison_block(machine, bench, rows, path, out, findings, jitted: bool = False) -> list[str]:
+    """The comparison plot, its table (measured rows only) and the fastest/slowest finding of each problem.
+
+    *jitted*: whether a jitted benchmark of the same call has results on this machine."""
     factors = speedups(rows)
     unit = rows[0].unit
     c = status_counts(rows)
@@ -156,8 +158,10 @@ def comparison_block(machine, bench, rows, path, out, findings) -> list[str]:
         lines += [f"![{bench} on {machine}]({rel(path, out)})", ""]
     if any(config_label(bench, m.config()).endswith("(eager)") for m in rows if m.ok):
         lines += ["JAX here is pyhf's `model.logpdf` called op by op (eager dispatch, no `jax.jit`): its time is "
-                  "per-operation overhead, not what a jitted step costs. No jitted logpdf benchmark has "
-                  "committed results yet, so jitted and eager cannot be shown side by side.", ""]
+                  "per-operation overhead, not what a jitted step costs. "
+                  + ("The jitted call is beside it in \"Jitted and eager logpdf\" below." if jitted else
+                     "No jitted logpdf benchmark has results for this benchmark here, so jitted and eager cannot "
+                     "be shown side by side."), ""]
     body = []
     for i, m in enumerate(rows):
         if m.status == "n/a":

@@ -186,8 +186,10 @@ def plot_scaling(plt, machine: str, benchmark: str, series: dict[tuple, dict], o
         format_axis(ax.yaxis, unit)
         ax.set_xlabel(f"model size ({SIZE_PARAM})")
         ax.set_ylabel(axis_label(kind, unit))
-        ax.set_title(problem_label(rest), fontsize=9)
-        ax.legend(fontsize=7, title="config: fitted log-log slope", title_fontsize=7)
+        ax.set_title(problem_label(rest) if rest else "", fontsize=9)
+        # Beside the axes: inside, the legend hid a line's points.
+        ax.legend(fontsize=7, title="config: fitted log-log slope", title_fontsize=7, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     for ax in list(axes.flat)[len(rests):]:
         ax.set_visible(False)
     fig.suptitle(f"{benchmark}: scaling with model size\n{machine}; slope 1 = linear in {SIZE_PARAM}, "

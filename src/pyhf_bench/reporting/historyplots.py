@@ -65,13 +65,17 @@ def _mark_eras(ax, spans: list[tuple[int, int, str]]) -> None:
         if first > 0:
             ax.axvline(first - 0.5, color="0.35", linestyle=":", linewidth=1)
         ax.text((first + last) / 2, 1.0, era, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
-                fontsize=7, color="0.3")
+                fontsize=6, color="0.3")  # 6: the names of one-release eras side by side do not overlap
 
 
 def plot_history(plt, rs: ResultSet, machine: str, benchmark: str, rows: list[Measurement], out: Path,
                  hardware: str) -> tuple[Path | None, dict[str, dict]]:
     """Draw the history; return the figure's path and each drawn line's data (label -> commits and colour)."""
     lines = history_lines(rows)
+    # A problem measured at one commit only (e.g. the full tier's extra model sizes, run for the scaling
+    # plot at the newest release) has no history: its panel would hold a column of lone points.
+    spanned = group(((p, m.commit) for (p, _), points in lines.items() for m in points), lambda x: x[0])
+    lines = {k: v for k, v in lines.items() if len({c for _, c in spanned[k[0]]}) >= 2}
     if not lines:
         return None, {}
     commits = commit_order(rows)
@@ -98,7 +102,8 @@ def plot_history(plt, rs: ResultSet, machine: str, benchmark: str, rows: list[Me
         ax.set_ylabel(axis_label(kind, unit))
         ax.set_title(problem_label(problem) if problem else "", fontsize=9, pad=12)
         _mark_eras(ax, spans)
-        ax.legend(fontsize=7, loc="best")
+        # Beside the axes, never over them: inside, "best" still hid points of a line (two releases of JAX's hypotest).
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     for ax in list(axes.flat)[len(problems):]:
         ax.set_visible(False)
     fig.suptitle(f"{benchmark} over pyhf releases, {machine}", fontsize=10)

@@ -12,6 +12,8 @@ Reads asv result files for every machine under RESULTS_DIR
   log-log axes with the fitted power-law slope (where two or more sizes ran);
 * ``history-<machine>-<benchmark>.png/.svg``: each configuration over the pyhf
   releases, across the environment eras (:mod:`pyhf_bench.reporting.historyplots`);
+* ``jit-<machine>-<benchmark>.png/.svg``: a jitted benchmark beside the eager one
+  that times the same call (:mod:`pyhf_bench.reporting.jitplots`);
 * ``accuracy-<machine>-<benchmark>.png/.svg``: the ``track_`` benchmarks;
 * ``measurements.csv``: every measured value, one row per parameter combination;
 * ``case-study.md``: machines, method, tables, the plots and findings computed
@@ -40,12 +42,13 @@ from pyhf_bench.reporting.comparisonplots import (plot_accuracy, plot_comparison
                                                   plot_speedup_heatmap, scaling_series)
 from pyhf_bench.reporting.figures import pyplot, save_figure  # noqa: F401 - save_figure: the one figure writer
 from pyhf_bench.reporting.historyplots import history_findings, plot_history
+from pyhf_bench.reporting.jitplots import JIT_PAIRS, jit_pairs, jit_table, plot_jit
 from pyhf_bench.reporting.measurements import (SIZE_PARAM, Measurement, ResultSet, date_text,  # noqa: F401
                                                fit_slope, format_value, group, hardware_label, label,
                                                latest_commit, load_profiles, load_results, problem_label)
 
 #: The files a report makes (and so may remove when it no longer makes them); nothing else in --out is touched.
-REPORT_FILES = re.compile(r"^(compare|speedup|scaling|history|accuracy|machines)-.+\.(png|svg)$")
+REPORT_FILES = re.compile(r"^(compare|speedup|scaling|jit|history|accuracy|machines)-.+\.(png|svg)$")
 
 
 def build_report(results_dir, out, profiles_dir=None, env_info: dict[str, dict] | None = None,
@@ -96,6 +99,7 @@ class _Sections:
         self.machines: list[str] = []
         self.compare: list[str] = ["## Backends compared", ""]
         self.scaling: list[str] = ["## Scaling with model size", ""]
+        self.jit: list[str] = []
         self.history: list[str] = ["## History over releases", ""]
         self.accuracy: list[str] = ["## Accuracy (`track_` benchmarks)", ""]
         self.slopes: list[list[str]] = []
@@ -114,7 +118,11 @@ class _Sections:
         if not self.any_track:
             accuracy += ["No `track_` results in these result files: no accuracy benchmark was run. "
                          "Nothing is plotted here.", ""]
-        return self.speedup + self.machines + self.compare + scaling + self.history + accuracy
+        jit = (["## Jitted and eager logpdf", "", "pyhf calls its backends op by op (eagerly); "
+                "`synthetic_models.JittedLogpdf` times the same `model.logpdf` call compiled by the backend's JIT "
+                "(JAX's `jax.jit`; the other backends skip it: pyhf runs them eagerly). Both at the same commit, "
+                "both medians of asv's samples.", ""] + self.jit) if self.jit else []
+        return self.speedup + self.machines + self.compare + scaling + jit + self.history + accuracy
 
 
 def _header(rs: ResultSet, command: str | None) -> list[str]:
@@ -150,6 +158,13 @@ def _machine_parts(rs: ResultSet, machine: str, out: Path, parts: _Sections, mad
             _accuracy_part(plt, machine, bench, rows, out, parts, made)
         else:
             _timed_part(plt, rs, machine, bench, rows, out, parts, made, hardware, history_data)
+    for jitted, eager, commit, jitted_rows, eager_rows in jit_pairs(by_bench):
+        path = plot_jit(plt, machine, jitted, jitted_rows, eager_rows, out, hardware)
+        _made(made, path)
+        parts.jit += [f"### `{jitted}` beside `{eager}` on {machine}", "",
+                      f"Commit `{commit[:8]}` ({date_text(jitted_rows[0].date_ms)}).", "",
+                      f"![jitted and eager logpdf on {machine}]({casestudy.rel(path, out)})", "",
+                      casestudy.table(*jit_table(jitted_rows, eager_rows)), ""]
 
 
 def _side_by_side(rs: ResultSet, out: Path, parts: _Sections, made: set) -> None:
@@ -188,7 +203,9 @@ def _timed_part(plt, rs, machine, bench, rows, out, parts: _Sections, made, hard
     current = [m for m in rows if m.commit == latest]
     path = plot_comparison(plt, machine, bench, current, out, hardware)
     _made(made, path)
-    parts.compare += casestudy.comparison_block(machine, bench, current, path, out, parts.findings)
+    jitted = any(eager == bench and m.machine == machine and m.ok for m in rs.measurements
+                 for jitted_bench, eager in JIT_PAIRS.items() if m.benchmark == jitted_bench)
+    parts.compare += casestudy.comparison_block(machine, bench, current, path, out, parts.findings, jitted)
     series = scaling_series(current)
     if series:
         spath = plot_scaling(plt, machine, bench, series, out, current, hardware)
@@ -200,14 +217,17 @@ def _timed_part(plt, rs, machine, bench, rows, out, parts: _Sections, made, hard
                                  f"{int(entry['sizes'][0])}–{int(entry['sizes'][-1])}",
                                  f"{slope:.2f}" if slope is not None else "?"])
         parts.findings += casestudy.scaling_findings(bench, machine, series)
+    releases = sorted({(m.date_ms or 0, m.commit) for m in rows if m.ok})
+    parts.history += [f"### `{bench}` on {machine}", "",
+                      f"{len(releases)} commit(s) measured: "
+                      + ", ".join(f"{rs.release(c)}" for _, c in releases)
+                      + (": no history to plot." if len(releases) < 2 else "."), ""]
+    if len(releases) < 2:
+        return
     hpath, drawn = plot_history(plt, rs, machine, bench, rows, out, hardware)
     _made(made, hpath)
     if history_data is not None and hpath is not None:
         history_data[hpath] = drawn
-    releases = sorted({(m.date_ms or 0, m.commit) for m in rows if m.ok})
-    parts.history += [f"### `{bench}` on {machine}", "",
-                      f"{len(releases)} commit(s) measured: "
-                      + ", ".join(f"{rs.release(c)}" for _, c in releases) + ".", ""]
     if hpath is not None:
         parts.history += [f"![history of {bench}]({casestudy.rel(hpath, out)})", ""]
     parts.findings += history_findings(rs, bench, machine, rows)
