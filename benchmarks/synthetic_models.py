@@ -70,9 +70,11 @@ class JittedLogpdf(_SyntheticBenchmark):
 
     rounds = Logpdf.rounds
     repeat = Logpdf.repeat
-    quick = Logpdf.quick
+    # Quick: Logpdf's sizes, for the backends that JIT (no process forked only to skip).
+    quick = {**Logpdf.quick, "backend": tuple(name for name, b in backends.REGISTRY.items() if b.has_jit)}
 
     def setup(self, backend, device, precision, n_bins):
+        self.precheck(backend, device, precision, n_bins=n_bins)  # the tier's skip first, as every setup
         if not backends.get(backend).has_jit:
             raise Skip(f"pyhf runs the {backend} backend eagerly: no JIT to compare with (Logpdf times it)")
         self.setup_problem(backend, device, precision, n_bins)
