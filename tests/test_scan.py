@@ -432,3 +432,22 @@ def test_the_scaling_reference_scans_before_the_cluster_starts():
     )
     assert result["events"] == ["serial scan", "cluster starts", "scan on the cluster"], result
     assert result["efficiency"] > 0 and result["stopped"], result
+
+
+def test_the_committed_contour_points_are_the_whole_grid_and_agree_with_root():
+    """docs/sbottom-RegionA-points.csv, the contour plot's points: every patch of the grid scanned (none
+    failed), a sane expected band, and the reference patch's CLs where ROOT puts them."""
+    from pyhf_bench import likelihoods
+    from pyhf_bench.core import verdict
+
+    rows = list(csv.DictReader((ROOT / "docs" / "sbottom-RegionA-points.csv").open()))
+    assert len(rows) == 217 and {r["status"] for r in rows} == {"ok"}
+    for r in rows:
+        band = [float(r[f"cls_exp_{k}"]) for k in ("minus2", "minus1", "median", "plus1", "plus2")]
+        assert band == sorted(band) and 0 <= float(r["cls_obs"]) <= 1, r["patch"]
+    (root,) = likelihoods.entry("sbottom").region("RegionA")[1]["independent_references"]
+    row = next(r for r in rows if r["patch"] == root["patch"])
+    rel, floor = verdict.cls_tolerance("64b")
+    assert verdict.within(float(row["cls_obs"]), root["cls_obs"], rel, floor)
+    assert all(verdict.within(float(row[f"cls_exp_{k}"]), ref, rel, floor)
+               for k, ref in zip(("minus2", "minus1", "median", "plus1", "plus2"), root["cls_exp"]))
