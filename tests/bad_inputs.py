@@ -226,8 +226,13 @@ def run_case(case: Case, folder: Path) -> tuple[int, str, str]:
             "url = __import__('os').environ['PYHF_BENCH_OFFLINE_URL']; "
             # fetch's download URL is the registry's: point staus at a port that refuses, as with no network.
             "likelihoods.registry()['staus'].url = url; sys.exit(cli.main(sys.argv[1:]))")
+    # A shell starts background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt
+    # handler: a suite run as `cmd &` saw the Ctrl-C case compute its 100000 toys. A user's terminal
+    # delivers Ctrl-C with the default disposition, so the child gets that back.
     proc = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=folder)
+                            text=True, env=env, cwd=folder,
+                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            if case.signal_after is not None else None)
     if case.signal_after is not None:
         time.sleep(case.signal_after)
         proc.send_signal(signal.SIGINT)
