@@ -370,3 +370,10 @@ def test_contour_marks_the_excluded_side_and_draws_nothing_outside_the_grid(tmp_
     assert any(MplPath(poly).contains_point((860.0, 200.0)) for poly in drawn["band_polygons"])
     image = matplotlib.image.imread(tmp_path / "contour.png")
     assert image.shape[0] > 300
+
+
+def test_a_change_claimed_across_an_era_boundary_says_the_environment_changed_too(committed_report):
+    _, md, _, _ = committed_report
+    steps = [line for line in md.splitlines() if "v0.7.5 → v0.7.6" in line and "the time" in line]
+    assert steps, "the committed data claim no v0.7.5 -> v0.7.6 step any more: pick another boundary"
+    assert all("era legacy → era modern at this step" in line for line in steps)

@@ -146,7 +146,12 @@ def history_findings(rs: ResultSet, bench: str, machine: str, rows: list[Measure
         if before.spread[1] < after.spread[0] or after.spread[1] < before.spread[0]:
             ratio = after.value / before.value
             where = f", {problem_label(problem)}" if problem else ""
+            # Across an era boundary the environment changed with the commit (numpy 1 -> 2, a newer jax):
+            # the step is not pyhf's alone, and the finding says so.
+            eras = (era_label(before), era_label(after))
+            boundary = (f"; {eras[0]} → {eras[1]} at this step: the backends' versions changed too, so the step "
+                        "is not pyhf's alone" if eras[0] != eras[1] else "")
             out.append(f"`{bench}` {label(config)} ({machine}{where}): {rs.release(before.commit)} → "
                        f"{rs.release(after.commit)} {ratio:.2f}× the time ({'slower' if ratio > 1 else 'faster'}; "
-                       f"interquartile ranges do not overlap).")
+                       f"interquartile ranges do not overlap{boundary}).")
     return out
