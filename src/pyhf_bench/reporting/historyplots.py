@@ -74,8 +74,10 @@ def plot_history(plt, rs: ResultSet, machine: str, benchmark: str, rows: list[Me
     lines = history_lines(rows)
     # A problem measured at one commit only (e.g. the full tier's extra model sizes, run for the scaling
     # plot at the newest release) has no history: its panel would hold a column of lone points.
-    spanned = group(((p, m.commit) for (p, _), points in lines.items() for m in points), lambda x: x[0])
-    lines = {k: v for k, v in lines.items() if len({c for _, c in spanned[k[0]]}) >= 2}
+    commits_of: dict[tuple, set] = {}
+    for (problem, _), points in lines.items():
+        commits_of.setdefault(problem, set()).update(m.commit for m in points)
+    lines = {key: points for key, points in lines.items() if len(commits_of[key[0]]) >= 2}
     if not lines:
         return None, {}
     commits = commit_order(rows)

@@ -42,7 +42,7 @@ from pyhf_bench.reporting.comparisonplots import (plot_accuracy, plot_comparison
                                                   plot_speedup_heatmap, scaling_series)
 from pyhf_bench.reporting.figures import pyplot, save_figure  # noqa: F401 - save_figure: the one figure writer
 from pyhf_bench.reporting.historyplots import history_findings, plot_history
-from pyhf_bench.reporting.jitplots import JIT_PAIRS, jit_pairs, jit_table, plot_jit
+from pyhf_bench.reporting.jitplots import jit_pairs, jit_table, plot_jit
 from pyhf_bench.reporting.measurements import (SIZE_PARAM, Measurement, ResultSet, date_text,  # noqa: F401
                                                fit_slope, format_value, group, hardware_label, label,
                                                latest_commit, load_profiles, load_results, problem_label)
@@ -153,12 +153,15 @@ def _machine_parts(rs: ResultSet, machine: str, out: Path, parts: _Sections, mad
         parts.speedup += [f"### {hardware}", "", f"![speed-up matrix, {machine}]({casestudy.rel(path, out)})", "",
                           f"{len(cells)} cells, each the numpy/cpu/64b median over that configuration's median "
                           "at the benchmark's newest commit (blue: faster than numpy, red: slower).", ""]
+    pairs = jit_pairs(by_bench)
+    with_jitted = {eager for _, eager, *_ in pairs}
     for bench, rows in sorted(by_bench.items()):
         if rows[0].kind == "track":
             _accuracy_part(plt, machine, bench, rows, out, parts, made)
         else:
-            _timed_part(plt, rs, machine, bench, rows, out, parts, made, hardware, history_data)
-    for jitted, eager, commit, jitted_rows, eager_rows in jit_pairs(by_bench):
+            _timed_part(plt, rs, machine, bench, rows, out, parts, made, hardware, history_data,
+                        bench in with_jitted)
+    for jitted, eager, commit, jitted_rows, eager_rows in pairs:
         path = plot_jit(plt, machine, jitted, jitted_rows, eager_rows, out, hardware)
         _made(made, path)
         parts.jit += [f"### `{jitted}` beside `{eager}` on {machine}", "",
@@ -193,7 +196,9 @@ def _accuracy_part(plt, machine, bench, rows, out, parts: _Sections, made: set) 
     parts.findings += flagged
 
 
-def _timed_part(plt, rs, machine, bench, rows, out, parts: _Sections, made, hardware, history_data) -> None:
+def _timed_part(plt, rs, machine, bench, rows, out, parts: _Sections, made, hardware, history_data,
+                jitted: bool) -> None:
+    """*jitted*: whether a jitted benchmark of the same call is shown beside this one (``jit_pairs``)."""
     latest = latest_commit(rows)
     if latest is None:
         c = casestudy.status_counts(rows)
@@ -203,8 +208,6 @@ def _timed_part(plt, rs, machine, bench, rows, out, parts: _Sections, made, hard
     current = [m for m in rows if m.commit == latest]
     path = plot_comparison(plt, machine, bench, current, out, hardware)
     _made(made, path)
-    jitted = any(eager == bench and m.machine == machine and m.ok for m in rs.measurements
-                 for jitted_bench, eager in JIT_PAIRS.items() if m.benchmark == jitted_bench)
     parts.compare += casestudy.comparison_block(machine, bench, current, path, out, parts.findings, jitted)
     series = scaling_series(current)
     if series:
