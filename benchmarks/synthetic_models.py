@@ -12,7 +12,6 @@ from pyhf_bench.core.axes import OPTIMIZERS
 from pyhf_bench.core.benchmark import BackendBenchmark
 from pyhf_bench.core.budgets import minuit_budget
 from pyhf_bench.core.runtime import warm_up
-from pyhf_bench.core.skip import Skip
 from pyhf_bench.core.synthetic import SIZES, make_spec
 
 #: Fits need many likelihood evaluations (numpy has no autodiff: finite
@@ -75,8 +74,7 @@ class JittedLogpdf(_SyntheticBenchmark):
 
     def setup(self, backend, device, precision, n_bins):
         self.precheck(backend, device, precision, n_bins=n_bins)  # the tier's skip first, as every setup
-        if not backends.get(backend).has_jit:
-            raise Skip(f"pyhf runs the {backend} backend eagerly: no JIT to compare with (Logpdf times it)")
+        backends.get(backend).require_jit()
         self.setup_problem(backend, device, precision, n_bins)
         self.function = self.problem.jitted_logpdf_function()
         self.problem.jitted_logpdf(self.function)  # compile / warm-up

@@ -68,9 +68,15 @@ class Backend:
         """*nll* and its gradient w.r.t. the parameters, by the framework's own autodiff."""
         raise Skip(f"the {self.name} backend has no automatic differentiation")
 
+    def require_jit(self) -> None:
+        """Skip unless :meth:`jit` compiles; cheap (no framework import), so a benchmark asks before activating."""
+        if not self.has_jit:
+            raise Skip(f"pyhf runs the {self.name} backend eagerly: no JIT to compare with (Logpdf times it)")
+
     def jit(self, function: Callable) -> Callable:
         """*function* compiled by the framework's JIT (only where :attr:`has_jit`)."""
-        raise Skip(f"pyhf runs the {self.name} backend eagerly: no JIT to compare with (Logpdf times it)")
+        self.require_jit()
+        raise NotImplementedError(f"{type(self).__name__} sets has_jit but does not override jit")
 
     def platform(self, tensor) -> str:
         """The framework's name for the platform *tensor* lives on ('cpu', 'cuda', 'tpu', ...)."""
